@@ -1,0 +1,250 @@
+"""GLIGEN checkpoints in their three published layouts, read into one typed object.
+
+Layouts (see docs/design.md):
+- "comfyui-pruned": ComfyUI's gligen_sd14_textbox_pruned.safetensors, only fusers + position net,
+  official LDM block names (`input_blocks.1.1.transformer_blocks.0.fuser.*`).
+- "official": the authors' training container, the whole UNet under "model" (LDM names).
+- "diffusers": a gated UNet's weights (`down_blocks.0.attentions.0.transformer_blocks.0.fuser.*`).
+Fusers are kept in UNet forward order (the order of ComfyUI's `transformer_index`), which is
+what maps them onto a base model, whatever the block names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import GligenInputError
+from .file_reading import read_weights_file
+from .position_net import BOX_FOURIER_DIM, MLP_HIDDEN
+
+FUSER_KEY = re.compile(r"^(?P<block>.+?)\.transformer_blocks\.(?P<depth>\d+)\.fuser\.(?P<param>.+)$")
+SECTION_ORDER = {"input_blocks": 0, "down_blocks": 0, "middle_block": 1, "mid_block": 1,
+                 "output_blocks": 2, "up_blocks": 2}
+PREFIXES_TO_STRIP = ("model.diffusion_model.", "diffusion_model.", "unet.")
+MAX_REPORTED = 6
+
+
+class Variant(str, Enum):
+    TEXT_BOX = "text-box"
+    TEXT_IMAGE_BOX = "text-image-box"
+    KEYPOINT = "keypoint"
+    SPATIAL = "spatial"  # hed / canny / depth / normal / sem
+
+
+@dataclass(frozen=True)
+class FuserWeights:
+    """One fuser's tensors, keys relative to `...fuser.`; `block` is its name in the file."""
+
+    block: str
+    state: dict[str, torch.Tensor]
+
+    @property
+    def query_dim(self) -> int:
+        return int(self.state["linear.weight"].shape[0])
+
+    @property
+    def context_dim(self) -> int:
+        return int(self.state["linear.weight"].shape[1])
+
+
+@dataclass(frozen=True)
+class GligenCheckpoint:
+    """A validated GLIGEN file: fusers in UNet order plus the position net's tensors."""
+
+    name: str
+    layout: str
+    variant: Variant
+    fusers: tuple[FuserWeights, ...]
+    position_net: dict[str, torch.Tensor]
+    inpainting: bool
+
+    @property
+    def context_dim(self) -> int:
+        return self.fusers[0].context_dim
+
+    @property
+    def query_dims(self) -> tuple[int, ...]:
+        return tuple(f.query_dim for f in self.fusers)
+
+    @property
+    def phrase_dim(self) -> int:
+        return int(self.position_net["null_positive_feature"].shape[0])
+
+    @property
+    def base_model(self) -> str:
+        return describe_base_model(self.context_dim, len(self.fusers))
+
+    def summary(self) -> str:
+        return (f"{self.name}: GLIGEN {self.variant.value}{' inpainting' if self.inpainting else ''}, "
+                f"{len(self.fusers)} fusers, {self.base_model}, {self.layout} layout")
+
+
+def describe_base_model(context_dim: int, n_transformers: int) -> str:
+    """Name the base model family a context width / transformer count belongs to."""
+    family = {768: "SD1.x", 1024: "SD2.x", 2048: "SDXL"}.get(context_dim, "an unknown model")
+    return f"{family} (context {context_dim}, {n_transformers} transformer blocks)"
+
+
+def load_gligen_checkpoint(path: str | Path) -> GligenCheckpoint:
+    """Read, recognise and strictly validate a GLIGEN file. Raises GligenInputError with a fix."""
+    path = Path(path)
+    raw = read_weights_file(path)
+    return parse_gligen_state_dict(raw, path.name)
+
+
+def parse_gligen_state_dict(raw: dict[str, Any], name: str) -> GligenCheckpoint:
+    """Turn any published layout's top-level dict into a GligenCheckpoint."""
+    state, container = _unwrap(raw, name)
+    fuser_keys = {k: v for k, v in state.items() if FUSER_KEY.match(k)}
+    if not fuser_keys:
+        raise GligenInputError(
+            f"'{name}' holds no GLIGEN fuser weights (keys like "
+            "'input_blocks.1.1.transformer_blocks.0.fuser.linear.weight'), so it is not a GLIGEN checkpoint. "
+            "Put GLIGEN files (e.g. gligen_sd14_textbox_pruned.safetensors) in models/gligen, and base "
+            "models in models/checkpoints.")
+    diffusers_names = any(k.startswith(("down_blocks.", "mid_block.", "up_blocks.")) for k in fuser_keys)
+    if diffusers_names:
+        layout = "diffusers"
+    elif container == "official" or any(_is_base_unet_key(k) for k in state):
+        layout = "official"
+    else:
+        layout = "comfyui-pruned"
+    fusers = _collect_fusers(fuser_keys, name)
+    position_net = {k[len("position_net."):]: v for k, v in state.items() if k.startswith("position_net.")}
+    variant = detect_variant(position_net, name)
+    if variant == Variant.TEXT_BOX:
+        _check_text_box_position_net(position_net, fusers[0].context_dim, name)
+    return GligenCheckpoint(name=name, layout=layout, variant=variant, fusers=fusers,
+                            position_net=position_net, inpainting=_is_inpainting(state))
+
+
+def detect_variant(position_net: dict[str, torch.Tensor], name: str) -> Variant:
+    """Tell the grounding tokenizer from its keys (reference section 4.2)."""
+    keys = set(position_net)
+    if "null_positive_feature" in keys:
+        return Variant.TEXT_BOX
+    if "null_text_feature" in keys and "null_image_feature" in keys:
+        return Variant.TEXT_IMAGE_BOX
+    if "person_embeddings" in keys:
+        return Variant.KEYPOINT
+    if any(k.startswith("convnext_tiny_backbone.") for k in keys):
+        return Variant.SPATIAL
+    if not keys:
+        raise GligenInputError(
+            f"'{name}' has fuser layers but no position net ('position_net.*' keys), so objects cannot be "
+            "turned into grounding tokens. The file is incomplete: use a full GLIGEN checkpoint.")
+    raise GligenInputError(
+        f"'{name}' has a position net of an unknown kind (keys: {', '.join(sorted(keys)[:4])}...). "
+        "Supported are the published GLIGEN checkpoints.")
+
+
+def _unwrap(raw: Any, name: str) -> tuple[dict[str, Any], str]:
+    if not isinstance(raw, dict):
+        raise GligenInputError(f"'{name}' does not hold a dictionary of weights; it is not a GLIGEN checkpoint.")
+    container = "flat"
+    for wrapper in ("model", "state_dict"):
+        inner = raw.get(wrapper)
+        if isinstance(inner, dict) and any(isinstance(v, torch.Tensor) for v in inner.values()):
+            raw, container = inner, ("official" if wrapper == "model" else container)
+            break
+    state: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            continue
+        for prefix in PREFIXES_TO_STRIP:
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+                break
+        state[key] = value
+    return state, container
+
+
+def _is_base_unet_key(key: str) -> bool:
+    return ".fuser." not in key and key.startswith(("input_blocks.", "middle_block.", "output_blocks.", "out."))
+
+
+def _is_inpainting(state: dict[str, Any]) -> bool:
+    conv_in = state.get("input_blocks.0.0.weight", state.get("conv_in.weight"))
+    return conv_in is not None and conv_in.ndim == 4 and conv_in.shape[1] == 9
+
+
+def _block_sort_key(block: str) -> tuple[int, ...]:
+    parts = block.split(".")
+    section = SECTION_ORDER.get(parts[0])
+    if section is None:
+        raise GligenInputError(f"GLIGEN fuser under an unknown block name '{block}'.")
+    numbers = tuple(int(p) for p in parts[1:] if p.isdigit())
+    return (section, *numbers)
+
+
+def _collect_fusers(fuser_keys: dict[str, torch.Tensor], name: str) -> tuple[FuserWeights, ...]:
+    grouped: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in fuser_keys.items():
+        match = FUSER_KEY.match(key)
+        assert match is not None
+        if match["depth"] != "0":
+            raise GligenInputError(
+                f"'{name}' has a fuser in transformer block {match['depth']} of '{match['block']}'; published "
+                "GLIGEN files have one fuser per transformer (block 0). This layout is not supported.")
+        grouped.setdefault(match["block"], {})[match["param"]] = tensor
+    ordered = sorted(grouped, key=_block_sort_key)
+    fusers = tuple(FuserWeights(block, _validated_fuser(block, grouped[block], name)) for block in ordered)
+    context_dims = {f.context_dim for f in fusers}
+    if len(context_dims) != 1:
+        raise GligenInputError(f"'{name}' mixes fusers of context widths {sorted(context_dims)}; the file is corrupt.")
+    return fusers
+
+
+def expected_fuser_shapes(query_dim: int, context_dim: int) -> dict[str, tuple[int, ...]]:
+    """Every tensor of one fuser and its shape (reference section 1.4)."""
+    c, inner = query_dim, query_dim * 4
+    return {
+        "linear.weight": (c, context_dim), "linear.bias": (c,),
+        "attn.to_q.weight": (c, c), "attn.to_k.weight": (c, c), "attn.to_v.weight": (c, c),
+        "attn.to_out.0.weight": (c, c), "attn.to_out.0.bias": (c,),
+        "ff.net.0.proj.weight": (2 * inner, c), "ff.net.0.proj.bias": (2 * inner,),
+        "ff.net.2.weight": (c, inner), "ff.net.2.bias": (c,),
+        "norm1.weight": (c,), "norm1.bias": (c,), "norm2.weight": (c,), "norm2.bias": (c,),
+        "alpha_attn": (), "alpha_dense": (),
+    }
+
+
+def _validated_fuser(block: str, state: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
+    if "linear.weight" not in state or state["linear.weight"].ndim != 2:
+        raise GligenInputError(f"'{name}': the fuser of block '{block}' has no 2-D 'linear.weight'; the file is "
+                               "incomplete or not a GLIGEN checkpoint.")
+    query_dim, context_dim = state["linear.weight"].shape
+    state = {k: (v.reshape(()) if k.startswith("alpha_") and v.numel() == 1 else v) for k, v in state.items()}
+    _check_tensors(state, expected_fuser_shapes(query_dim, context_dim), f"fuser '{block}'", name)
+    return state
+
+
+def _check_text_box_position_net(state: dict[str, torch.Tensor], token_dim: int, name: str) -> None:
+    phrase_dim = state["null_positive_feature"].shape[0] if state["null_positive_feature"].ndim == 1 else -1
+    expected = {
+        "null_positive_feature": (phrase_dim,), "null_position_feature": (BOX_FOURIER_DIM,),
+        "linears.0.weight": (MLP_HIDDEN, phrase_dim + BOX_FOURIER_DIM), "linears.0.bias": (MLP_HIDDEN,),
+        "linears.2.weight": (MLP_HIDDEN, MLP_HIDDEN), "linears.2.bias": (MLP_HIDDEN,),
+        "linears.4.weight": (token_dim, MLP_HIDDEN), "linears.4.bias": (token_dim,),
+    }
+    _check_tensors(state, expected, "position net", name)
+
+
+def _check_tensors(state: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], what: str,
+                   name: str) -> None:
+    problems = [f"missing '{k}'" for k in expected if k not in state]
+    problems += [f"unexpected '{k}'" for k in state if k not in expected]
+    problems += [f"'{k}' has shape {tuple(state[k].shape)}, expected {shape}"
+                 for k, shape in expected.items() if k in state and tuple(state[k].shape) != shape]
+    problems += [f"'{k}' is {state[k].dtype}, expected a floating-point tensor"
+                 for k in expected if k in state and not state[k].is_floating_point()]
+    if problems:
+        listed = "; ".join(problems[:MAX_REPORTED]) + ("; ..." if len(problems) > MAX_REPORTED else "")
+        raise GligenInputError(f"'{name}': the {what} does not match the published GLIGEN layout: {listed}. "
+                               "The file is damaged or from an incompatible tool: download the checkpoint again.")

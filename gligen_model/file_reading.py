@@ -1,0 +1,95 @@
+"""Read a weights file into a flat {key: tensor} dict without ever running code from it."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from .errors import GligenInputError
+
+# Pickled objects from these modules are configuration data (the official files carry their
+# OmegaConf training config). They are rebuilt as inert placeholders, never executed.
+CONFIG_MODULES = ("omegaconf", "typing", "argparse", "pathlib")
+
+
+class InertPickledObject:
+    """Stand-in for a pickled configuration object: keeps its state, runs none of its code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+def read_weights_file(path: str | Path) -> dict[str, Any]:
+    """Load a .safetensors or torch (.pt/.pth/.bin/.ckpt) file; raise GligenInputError with a fix."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise GligenInputError(f"Cannot read GLIGEN file '{path.name}': {e.strerror}.") from e
+    if not head:
+        raise GligenInputError(f"GLIGEN file '{path.name}' is empty (0 bytes): download it again.")
+    if head[:2] == b"PK":
+        return _read_torch_zip(path)
+    if head[:1] == b"\x80":
+        return _read_torch_legacy(path)
+    if len(head) >= 9 and head[8:9] == b"{":
+        return _read_safetensors(path)
+    raise GligenInputError(
+        f"'{path.name}' is neither a safetensors nor a PyTorch file. Put a GLIGEN checkpoint "
+        "(e.g. gligen_sd14_textbox_pruned.safetensors) in models/gligen.")
+
+
+def _read_safetensors(path: Path) -> dict[str, Any]:
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise GligenInputError(
+            f"'{path.name}' is a corrupt or truncated safetensors file ({e}). Download it again.") from e
+
+
+def _read_torch_zip(path: Path) -> dict[str, Any]:
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except (RuntimeError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError, ValueError) as e:
+        raise GligenInputError(
+            f"'{path.name}' is a corrupt or truncated PyTorch file ({_first_line(e)}). Download it again.") from e
+    code = [name for name in unsafe if not name.startswith(CONFIG_MODULES)]
+    if code:
+        raise GligenInputError(
+            f"'{path.name}' contains pickled code ({', '.join(sorted(code)[:3])}); it was not loaded because "
+            "loading it could run that code. Use a safetensors GLIGEN file, or a published checkpoint.")
+    stand_ins = [(InertPickledObject, name) for name in unsafe]
+    try:
+        with torch.serialization.safe_globals(stand_ins):
+            return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, zipfile.BadZipFile) as e:
+        raise GligenInputError(
+            f"'{path.name}' could not be read as a PyTorch file ({_first_line(e)}). It may be corrupt or "
+            "truncated: download it again.") from e
+
+
+def _read_torch_legacy(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise GligenInputError(
+            f"'{path.name}' is an old-style pickle that needs code to load ({_first_line(e)}); it was not "
+            "loaded because that code could do anything. Use a safetensors GLIGEN file.") from e
+    except (RuntimeError, EOFError, ValueError) as e:
+        raise GligenInputError(
+            f"'{path.name}' is a corrupt or truncated PyTorch file ({_first_line(e)}). Download it again.") from e
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else type(e).__name__

@@ -1,0 +1,127 @@
+"""The layout JSON (schema version 1): what the encode node's `layout` widget holds.
+
+    {"version": 1, "width": 512, "height": 512,
+     "objects": [{"phrase": "a red cat", "box": [x0, y0, x1, y1]}, ...]}
+
+`width` / `height`: the canvas in pixels; boxes are pixel xyxy on that canvas, origin top-left,
+x0 < x1, y0 < y1, inside the canvas. They reach the model normalized to [0, 1], so a layout
+drawn at 512x512 applies unchanged to any output size of the same aspect ratio.
+Objects may also carry editor-only keys ("id", "color", "locked"), which the model ignores.
+At most 30 objects (the published checkpoints were trained with 30 slots).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import GligenInputError
+
+LAYOUT_VERSION = 1
+MAX_OBJECTS = 30
+MAX_CANVAS = 16384
+MAX_LAYOUT_CHARS = 1_000_000
+EDITOR_KEYS = {"id", "color", "locked"}
+OBJECT_KEYS = {"phrase", "box"} | EDITOR_KEYS
+TOP_KEYS = {"version", "width", "height", "objects"}
+
+
+@dataclass(frozen=True)
+class GroundedPhrase:
+    """One object: its phrase and its box as normalized xyxy in [0, 1]."""
+
+    phrase: str
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Layout:
+    width: int
+    height: int
+    objects: tuple[GroundedPhrase, ...]
+
+
+def default_layout_json() -> str:
+    """A two-object example layout (what a fresh node shows)."""
+    return json.dumps({"version": LAYOUT_VERSION, "width": 512, "height": 512, "objects": [
+        {"phrase": "a red apple", "box": [48, 240, 224, 448]},
+        {"phrase": "a glass vase with sunflowers", "box": [272, 64, 480, 448]},
+    ]}, indent=1)
+
+
+def parse_layout(text: str) -> Layout:
+    """Parse and validate layout JSON; every error names the object and the fix."""
+    if len(text) > MAX_LAYOUT_CHARS:
+        raise GligenInputError(f"The layout is {len(text):,} characters long; the limit is {MAX_LAYOUT_CHARS:,}. "
+                               "A layout holds at most 30 objects: paste only the layout JSON.")
+    if not text.strip():
+        raise GligenInputError("The layout is empty: give JSON like " + _EXAMPLE)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise GligenInputError(f"The layout is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}). "
+                               "Expected " + _EXAMPLE) from e
+    if not isinstance(data, dict):
+        raise GligenInputError("The layout must be a JSON object, e.g. " + _EXAMPLE)
+    version = data.get("version")
+    if version != LAYOUT_VERSION:
+        raise GligenInputError(
+            f"Layout schema version {version!r} is not supported; this pack reads version {LAYOUT_VERSION}. "
+            "Set \"version\": 1 or update the pack.")
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise GligenInputError(f"The layout has unknown keys {unknown}; allowed are {sorted(TOP_KEYS)}.")
+    width = _canvas_size(data, "width")
+    height = _canvas_size(data, "height")
+    objects = data.get("objects")
+    if not isinstance(objects, list):
+        raise GligenInputError("The layout needs an \"objects\" list (it may be empty).")
+    if len(objects) > MAX_OBJECTS:
+        raise GligenInputError(f"The layout has {len(objects)} objects; GLIGEN takes at most {MAX_OBJECTS}. "
+                               "Remove some, or merge small ones into one box with one phrase.")
+    return Layout(width, height, tuple(_parse_object(o, i, width, height) for i, o in enumerate(objects, 1)))
+
+
+_EXAMPLE = '{"version": 1, "width": 512, "height": 512, "objects": [{"phrase": "a cat", "box": [64, 64, 256, 256]}]}'
+
+
+def _canvas_size(data: dict[str, Any], key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CANVAS:
+        raise GligenInputError(f"The layout's \"{key}\" is {value!r}; it must be a whole number of pixels "
+                               f"from 1 to {MAX_CANVAS} (the canvas the boxes are drawn on).")
+    return value
+
+
+def _parse_object(obj: Any, index: int, width: int, height: int) -> GroundedPhrase:
+    if not isinstance(obj, dict):
+        raise GligenInputError(f"Layout object {index} must be a JSON object like "
+                               '{"phrase": "a cat", "box": [x0, y0, x1, y1]}.')
+    unknown = sorted(set(obj) - OBJECT_KEYS)
+    if unknown:
+        raise GligenInputError(f"Layout object {index} has unknown keys {unknown}; allowed are {sorted(OBJECT_KEYS)}.")
+    phrase = obj.get("phrase")
+    if not isinstance(phrase, str) or not phrase.strip():
+        raise GligenInputError(f"Layout object {index} has an empty phrase: describe what goes in its box "
+                               "(e.g. \"a red cat\"), or delete the object.")
+    label = f"Layout object {index} ('{_short(phrase)}')"
+    box = obj.get("box")
+    if (not isinstance(box, list) or len(box) != 4
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
+        raise GligenInputError(f"{label}: \"box\" must be four numbers [x0, y0, x1, y1] in pixels, got {box!r}.")
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise GligenInputError(f"{label}: the box {box} contains NaN or infinity; use pixel coordinates.")
+    if x1 <= x0 or y1 <= y0:
+        raise GligenInputError(f"{label}: the box {box} has zero or negative area; it needs x0 < x1 and y0 < y1.")
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        raise GligenInputError(f"{label}: the box {box} lies outside the {width}x{height} canvas; move it inside "
+                               "(0 <= x <= width, 0 <= y <= height) or enlarge the canvas.")
+    return GroundedPhrase(phrase.strip(), (x0 / width, y0 / height, x1 / width, y1 / height))
+
+
+def _short(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

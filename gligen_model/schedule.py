@@ -1,0 +1,99 @@
+"""Scheduled sampling: the fuser scale beta over the sampling steps (Li et al. 2023, sec. 4.4).
+
+Grounding sets the layout during the first steps; later steps run the untouched base model,
+which restores detail. All schedules are functions of (step index, number of steps), where a
+model call's step index comes from its sigma's place in the run's sigma schedule, so any
+sampler (multi-evaluation ones included) and any scheduler gets the same beta per step.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import GligenInputError
+
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class BetaSchedule:
+    """beta(step) = strength * shape(step). Build with the class methods, not the constructor.
+
+    kind "phases": the official `alpha_type = [on, decay, off]`: scale 1 for the first
+    int(on * T) steps, then a linear decay over int(decay * T) steps with values
+    (n-1)/n, ..., 1/n, 0, then 0. A hard cut at tau (diffusers) is phases(tau, 0).
+    kind "curve": `values` spread evenly over the steps (one value per step when len == T).
+    """
+
+    kind: str
+    on_fraction: float = 1.0
+    decay_fraction: float = 0.0
+    values: tuple[float, ...] = ()
+    strength: float = 1.0
+
+    @classmethod
+    def constant(cls, strength: float = 1.0) -> BetaSchedule:
+        return cls.phases(1.0, 0.0, strength)
+
+    @classmethod
+    def hard_cut(cls, tau: float, strength: float = 1.0) -> BetaSchedule:
+        return cls.phases(tau, 0.0, strength)
+
+    @classmethod
+    def phases(cls, on_fraction: float, decay_fraction: float, strength: float = 1.0) -> BetaSchedule:
+        for label, value in (("grounding fraction", on_fraction), ("decay fraction", decay_fraction)):
+            if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+                raise GligenInputError(f"The schedule's {label} is {value}; it must be between 0 and 1.")
+        if on_fraction + decay_fraction > 1.0 + EPS:
+            raise GligenInputError(
+                f"Grounding fraction {on_fraction} + decay fraction {decay_fraction} exceed 1: lower one of them.")
+        return cls("phases", on_fraction, decay_fraction, (), _checked_strength(strength))
+
+    @classmethod
+    def curve(cls, values: Sequence[float], strength: float = 1.0) -> BetaSchedule:
+        values = tuple(float(v) for v in values)
+        if not values:
+            raise GligenInputError("The beta curve is empty: give at least one value, e.g. '1, 1, 0.5, 0'.")
+        bad = [v for v in values if not math.isfinite(v) or v < 0.0]
+        if bad:
+            raise GligenInputError(f"The beta curve has invalid values {bad[:3]}: use finite numbers >= 0.")
+        return cls("curve", values=values, strength=_checked_strength(strength))
+
+    def beta_at(self, step: int, total_steps: int) -> float:
+        """beta for 0-based `step` of a run of `total_steps` steps."""
+        total_steps = max(int(total_steps), 1)
+        step = min(max(int(step), 0), total_steps - 1)
+        if self.kind == "curve":
+            return self.strength * self.values[min(step * len(self.values) // total_steps, len(self.values) - 1)]
+        n_on = int(self.on_fraction * total_steps + EPS)
+        n_decay = int(self.decay_fraction * total_steps + EPS)
+        if step < n_on:
+            return self.strength
+        if step < n_on + n_decay:
+            return self.strength * (n_decay - 1 - (step - n_on)) / n_decay
+        return 0.0
+
+    def steps_with_grounding(self, total_steps: int) -> int:
+        """How many of `total_steps` steps run the fusers at all."""
+        return sum(self.beta_at(i, total_steps) != 0.0 for i in range(total_steps))
+
+
+def _checked_strength(strength: float) -> float:
+    if not math.isfinite(strength) or strength < 0.0:
+        raise GligenInputError(f"Grounding strength {strength} is invalid: use a number >= 0 (1 = as trained).")
+    return float(strength)
+
+
+def step_of_sigma(sigma: float, sample_sigmas: Sequence[float]) -> int:
+    """0-based step a model call at `sigma` belongs to, given the run's decreasing sigma schedule
+    (T steps -> T + 1 sigmas). Calls between two schedule sigmas (Heun, DPM++ 2S...) belong to the
+    step that started at the higher one; a call exactly at sigma_k belongs to step k."""
+    descending = [-s for s in sample_sigmas]
+    # index of the first schedule sigma <= sigma (with a small relative tolerance)
+    k = bisect.bisect_left(descending, -sigma * (1 + 1e-6) - 1e-12)
+    if k < len(sample_sigmas) and sample_sigmas[k] >= sigma * (1 - 1e-6) - 1e-12:
+        return min(k, len(sample_sigmas) - 2) if len(sample_sigmas) > 1 else 0
+    return max(k - 1, 0)

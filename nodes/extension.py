@@ -1,0 +1,15 @@
+"""The pack's ComfyExtension: the list of nodes it registers."""
+
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from .apply_node import GligenApply
+from .encode_node import GligenTextBoxEncode
+from .loader_node import GligenLoader
+from .schedule_node import GligenSchedule
+
+
+class GligenSuiteExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return [GligenLoader, GligenTextBoxEncode, GligenSchedule, GligenApply]

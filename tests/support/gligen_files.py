@@ -1,0 +1,99 @@
+"""Random-weight GLIGEN checkpoints in the exact key layouts and shapes of the published files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+# The 16 SpatialTransformers of SD1.x in forward order (reference section 1.3).
+SD15_BLOCKS: list[tuple[str, int]] = [
+    ("input_blocks.1.1", 320), ("input_blocks.2.1", 320), ("input_blocks.4.1", 640), ("input_blocks.5.1", 640),
+    ("input_blocks.7.1", 1280), ("input_blocks.8.1", 1280), ("middle_block.1", 1280),
+    ("output_blocks.3.1", 1280), ("output_blocks.4.1", 1280), ("output_blocks.5.1", 1280),
+    ("output_blocks.6.1", 640), ("output_blocks.7.1", 640), ("output_blocks.8.1", 640),
+    ("output_blocks.9.1", 320), ("output_blocks.10.1", 320), ("output_blocks.11.1", 320),
+]
+
+
+def fuser_shapes(query_dim: int, context_dim: int = 768) -> dict[str, tuple[int, ...]]:
+    c = query_dim
+    return {
+        "linear.weight": (c, context_dim), "linear.bias": (c,),
+        "attn.to_q.weight": (c, c), "attn.to_k.weight": (c, c), "attn.to_v.weight": (c, c),
+        "attn.to_out.0.weight": (c, c), "attn.to_out.0.bias": (c,),
+        "ff.net.0.proj.weight": (8 * c, c), "ff.net.0.proj.bias": (8 * c,),
+        "ff.net.2.weight": (c, 4 * c), "ff.net.2.bias": (c,),
+        "norm1.weight": (c,), "norm1.bias": (c,), "norm2.weight": (c,), "norm2.bias": (c,),
+        "alpha_attn": (), "alpha_dense": (),
+    }
+
+
+def text_box_position_net_shapes(phrase_dim: int = 768, token_dim: int = 768) -> dict[str, tuple[int, ...]]:
+    return {
+        "null_positive_feature": (phrase_dim,), "null_position_feature": (64,),
+        "linears.0.weight": (512, phrase_dim + 64), "linears.0.bias": (512,),
+        "linears.2.weight": (512, 512), "linears.2.bias": (512,),
+        "linears.4.weight": (token_dim, 512), "linears.4.bias": (token_dim,),
+    }
+
+
+def _random(shape: tuple[int, ...], key: str, gen: torch.Generator) -> torch.Tensor:
+    if key.startswith("alpha_"):
+        # Trained gates are far from 0 (tanh(alpha) ~ 0.2-0.9); 0 would hide fuser bugs.
+        return torch.rand((), generator=gen) * 1.5 + 0.3
+    if key.startswith(("norm1.weight", "norm2.weight")):
+        return 1 + 0.1 * torch.randn(shape, generator=gen)
+    fan_in = shape[-1] if len(shape) == 2 else 1
+    return torch.randn(shape, generator=gen) / max(fan_in, 1) ** 0.5
+
+
+def text_box_state_dict(blocks: list[tuple[str, int]] = SD15_BLOCKS, *, seed: int = 0,
+                        context_dim: int = 768, phrase_dim: int = 768,
+                        dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """ComfyUI-pruned layout: `<block>.transformer_blocks.0.fuser.*` + `position_net.*`."""
+    gen = torch.Generator().manual_seed(seed)
+    state: dict[str, torch.Tensor] = {}
+    for block, query_dim in blocks:
+        for key, shape in fuser_shapes(query_dim, context_dim).items():
+            state[f"{block}.transformer_blocks.0.fuser.{key}"] = _random(shape, key, gen).to(dtype)
+    for key, shape in text_box_position_net_shapes(phrase_dim, context_dim).items():
+        state[f"position_net.{key}"] = _random(shape, key, gen).to(dtype)
+    return state
+
+
+def ldm_to_diffusers_block(block: str) -> str:
+    """SD1.x block names, official -> diffusers (reference section 3.3)."""
+    if block == "middle_block.1":
+        return "mid_block.attentions.0"
+    section, index, _ = block.split(".")
+    i = int(index)
+    if section == "input_blocks":
+        return f"down_blocks.{(i - 1) // 3}.attentions.{(i - 1) % 3}"
+    return f"up_blocks.{i // 3}.attentions.{i % 3}"
+
+
+def to_diffusers_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = {}
+    for key, value in state.items():
+        m = re.match(r"^(.+?)\.(transformer_blocks\..*)$", key)
+        out[f"{ldm_to_diffusers_block(m[1])}.{m[2]}" if m and ".fuser." in key else key] = value
+    return out
+
+
+def official_container(state: dict[str, torch.Tensor], config: Any = None) -> dict[str, Any]:
+    """The authors' training container: whole UNet under "model" (+ a few base-UNet keys here)."""
+    model = dict(state)
+    model["input_blocks.0.0.weight"] = torch.zeros(320, 4, 3, 3)
+    model["out.2.weight"] = torch.zeros(4, 320, 3, 3)
+    return {"model": model, "autoencoder": {}, "text_encoder": {}, "diffusion": {},
+            "config_dict": config if config is not None else {"_content": {"model": {}}}}
+
+
+def write_safetensors(state: dict[str, torch.Tensor], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    return path

@@ -1,0 +1,118 @@
+"""Pure-PyTorch pieces against hand-written formulas from the paper and the official code."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from support.gligen_files import SD15_BLOCKS, text_box_state_dict
+from support.pack import import_pack
+
+import_pack()
+from gligen_suite.gligen_model import (  # noqa: E402
+    BetaSchedule,
+    GligenModel,
+    fourier_embed,
+    parse_gligen_state_dict,
+    step_of_sigma,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> GligenModel:
+    blocks = [("input_blocks.1.1", 320), ("middle_block.1", 640), ("output_blocks.3.1", 320)]
+    return GligenModel(parse_gligen_state_dict(text_box_state_dict(blocks, seed=1), "tiny.safetensors"))
+
+
+def test_fourier_embedding_matches_official_ordering() -> None:
+    box = torch.tensor([0.1, 0.2, 0.7, 0.9])
+    expected = []
+    for k in range(8):  # official FourierEmbedder: for each freq, cat(sin(f*x), cos(f*x)) over xyxy
+        f = 100 ** (k / 8)
+        expected += [math.sin(f * v) for v in box.tolist()] + [math.cos(f * v) for v in box.tolist()]
+    torch.testing.assert_close(fourier_embed(box), torch.tensor(expected), rtol=1e-5, atol=1e-6)
+
+
+def test_fuser_with_beta_zero_is_identity(tiny_model: GligenModel) -> None:
+    x = torch.randn(2, 16, 320)
+    objs = torch.randn(2, 30, 768)
+    assert torch.equal(tiny_model.fusers[0](x, objs, 0.0, 8), x)
+
+
+def test_fuser_output_scales_linearly_in_beta_for_attention_gate(tiny_model: GligenModel) -> None:
+    fuser = tiny_model.fusers[0]
+    with torch.no_grad():
+        fuser.alpha_dense.zero_()  # isolate the attention branch: x + beta * tanh(a) * attn(...)
+    x, objs = torch.randn(1, 16, 320), torch.randn(1, 30, 768)
+    d1 = fuser(x, objs, 1.0, 8) - x
+    d05 = fuser(x, objs, 0.5, 8) - x
+    torch.testing.assert_close(d05, 0.5 * d1, rtol=1e-4, atol=1e-6)
+    assert d1.abs().max() > 1e-3
+
+
+def test_padded_slots_become_the_learned_null_token(tiny_model: GligenModel) -> None:
+    tokens = tiny_model.grounding_tokens(torch.tensor([[0.1, 0.1, 0.5, 0.6]]), torch.randn(1, 768))
+    null = tiny_model.null_tokens()
+    assert tokens.shape == null.shape == (1, 30, 768)
+    torch.testing.assert_close(tokens[0, 1:], null[0, 1:])
+    assert not torch.allclose(tokens[0, 0], null[0, 0])
+    pn = tiny_model.position_net
+    by_hand = pn.linears(torch.cat([pn.null_positive_feature, pn.null_position_feature]))
+    torch.testing.assert_close(null[0, 0], by_hand)
+
+
+def test_query_rows_only_for_visual_tokens_equals_full_self_attention(tiny_model: GligenModel) -> None:
+    """Our fuser skips queries of grounding tokens; the kept rows must equal the full computation."""
+    fuser = tiny_model.fusers[0]
+    x, objs = torch.randn(2, 10, 320), torch.randn(2, 30, 768)
+    h = fuser.norm1(torch.cat([x, fuser.linear(objs)], dim=1))
+    q, k, v = fuser.attn.to_q(h), fuser.attn.to_k(h), fuser.attn.to_v(h)
+    heads, d = 8, 40
+    attn = torch.softmax((q.view(2, -1, heads, d).transpose(1, 2) @ k.view(2, -1, heads, d).transpose(1, 2)
+                          .transpose(-1, -2)) / math.sqrt(d), dim=-1) @ v.view(2, -1, heads, d).transpose(1, 2)
+    full = fuser.attn.to_out(attn.transpose(1, 2).reshape(2, -1, 320))[:, :10]
+    x1 = x + torch.tanh(fuser.alpha_attn) * full
+    expected = x1 + torch.tanh(fuser.alpha_dense) * fuser.ff(fuser.norm2(x1))
+    torch.testing.assert_close(fuser(x, objs, 1.0, heads), expected, rtol=1e-4, atol=1e-5)
+
+
+def official_alpha_generator(length: int, alpha_type: list[float]) -> list[float]:
+    """Transcription of the authors' alpha_generator (gligen_inference.py)."""
+    stage0, stage1 = int(alpha_type[0] * length), int(alpha_type[1] * length)
+    stage2 = length - stage0 - stage1
+    decay = [x / stage1 for x in range(stage1)][::-1] if stage1 else []
+    return [1.0] * stage0 + decay + [0.0] * stage2
+
+
+@pytest.mark.parametrize("steps", [1, 7, 20, 25, 50])
+@pytest.mark.parametrize("alpha_type", [[0.3, 0.0, 0.7], [0.3, 0.4, 0.3], [1.0, 0.0, 0.0], [0.0, 0.5, 0.5]])
+def test_phases_schedule_reproduces_official_alpha_type(steps: int, alpha_type: list[float]) -> None:
+    schedule = BetaSchedule.phases(alpha_type[0], alpha_type[1])
+    ours = [schedule.beta_at(i, steps) for i in range(steps)]
+    assert ours == pytest.approx(official_alpha_generator(steps, alpha_type))
+
+
+def test_hard_cut_matches_diffusers_num_grounding_steps() -> None:
+    for steps in (10, 20, 30, 50):
+        schedule = BetaSchedule.hard_cut(0.3)
+        assert schedule.steps_with_grounding(steps) == int(0.3 * steps)
+        assert schedule.beta_at(int(0.3 * steps) - 1, steps) == 1.0
+
+
+def test_curve_spreads_values_over_steps_and_strength_multiplies() -> None:
+    schedule = BetaSchedule.curve([1.0, 0.5], strength=2.0)
+    assert [schedule.beta_at(i, 4) for i in range(4)] == [2.0, 2.0, 1.0, 1.0]
+    assert [BetaSchedule.curve([0.9, 0.1, 0.0]).beta_at(i, 3) for i in range(3)] == [0.9, 0.1, 0.0]
+
+
+def test_step_of_sigma_handles_exact_and_intermediate_sigmas() -> None:
+    sigmas = [14.6, 10.0, 5.0, 2.0, 0.0]
+    assert [step_of_sigma(s, sigmas) for s in sigmas] == [0, 1, 2, 3, 3]
+    assert step_of_sigma(7.0, sigmas) == 1   # a Heun/DPM-2 midpoint between sigma_1 and sigma_2
+    assert step_of_sigma(20.0, sigmas) == 0  # above the schedule (e.g. a noise-augmenting sampler)
+
+
+def test_full_size_file_has_the_published_parameter_count() -> None:
+    model = GligenModel(parse_gligen_state_dict(text_box_state_dict(SD15_BLOCKS), "full"))
+    assert sum(p.numel() for p in model.parameters()) == 209_102_240

