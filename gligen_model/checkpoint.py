@@ -194,7 +194,9 @@ def _collect_fusers(fuser_keys: dict[str, torch.Tensor], name: str) -> tuple[Fus
                 "GLIGEN files have one fuser per transformer (block 0). This layout is not supported.")
         grouped.setdefault(match["block"], {})[match["param"]] = tensor
     ordered = sorted(grouped, key=_block_sort_key)
-    fusers = tuple(FuserWeights(block, _validated_fuser(block, grouped[block], name)) for block in ordered)
+    problems: list[str] = []
+    fusers = tuple(FuserWeights(block, _validated_fuser(block, grouped[block], name, problems)) for block in ordered)
+    _raise_if_problems(problems, name)
     context_dims = {f.context_dim for f in fusers}
     if len(context_dims) != 1:
         raise GligenInputError(f"'{name}' mixes fusers of context widths {sorted(context_dims)}; the file is corrupt.")
@@ -215,13 +217,14 @@ def expected_fuser_shapes(query_dim: int, context_dim: int) -> dict[str, tuple[i
     }
 
 
-def _validated_fuser(block: str, state: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
+def _validated_fuser(block: str, state: dict[str, torch.Tensor], name: str,
+                     problems: list[str]) -> dict[str, torch.Tensor]:
     if "linear.weight" not in state or state["linear.weight"].ndim != 2:
         raise GligenInputError(f"'{name}': the fuser of block '{block}' has no 2-D 'linear.weight'; the file is "
                                "incomplete or not a GLIGEN checkpoint.")
     query_dim, context_dim = state["linear.weight"].shape
     state = {k: (v.reshape(()) if k.startswith("alpha_") and v.numel() == 1 else v) for k, v in state.items()}
-    _check_tensors(state, expected_fuser_shapes(query_dim, context_dim), f"fuser '{block}'", name)
+    problems += [f"fuser '{block}': {p}" for p in _tensor_problems(state, expected_fuser_shapes(query_dim, context_dim))]
     return state
 
 
@@ -233,18 +236,22 @@ def _check_text_box_position_net(state: dict[str, torch.Tensor], token_dim: int,
         "linears.2.weight": (MLP_HIDDEN, MLP_HIDDEN), "linears.2.bias": (MLP_HIDDEN,),
         "linears.4.weight": (token_dim, MLP_HIDDEN), "linears.4.bias": (token_dim,),
     }
-    _check_tensors(state, expected, "position net", name)
+    _raise_if_problems([f"position net: {p}" for p in _tensor_problems(state, expected)], name)
 
 
-def _check_tensors(state: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], what: str,
-                   name: str) -> None:
+def _tensor_problems(state: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]]) -> list[str]:
     problems = [f"missing '{k}'" for k in expected if k not in state]
     problems += [f"unexpected '{k}'" for k in state if k not in expected]
     problems += [f"'{k}' has shape {tuple(state[k].shape)}, expected {shape}"
                  for k, shape in expected.items() if k in state and tuple(state[k].shape) != shape]
     problems += [f"'{k}' is {state[k].dtype}, expected a floating-point tensor"
                  for k in expected if k in state and not state[k].is_floating_point()]
+    return problems
+
+
+def _raise_if_problems(problems: list[str], name: str) -> None:
     if problems:
-        listed = "; ".join(problems[:MAX_REPORTED]) + ("; ..." if len(problems) > MAX_REPORTED else "")
-        raise GligenInputError(f"'{name}': the {what} does not match the published GLIGEN layout: {listed}. "
+        listed = "; ".join(problems[:MAX_REPORTED]) + (f"; and {len(problems) - MAX_REPORTED} more"
+                                                       if len(problems) > MAX_REPORTED else "")
+        raise GligenInputError(f"'{name}' does not match the published GLIGEN layout: {listed}. "
                                "The file is damaged or from an incompatible tool: download the checkpoint again.")

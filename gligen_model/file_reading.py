@@ -60,7 +60,7 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
 def _read_torch_zip(path: Path) -> dict[str, Any]:
     try:
         unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
-    except (RuntimeError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError, ValueError) as e:
+    except (RuntimeError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError, ValueError) as e:
         raise GligenInputError(
             f"'{path.name}' is a corrupt or truncated PyTorch file ({_first_line(e)}). Download it again.") from e
     code = [name for name in unsafe if not name.startswith(CONFIG_MODULES)]
@@ -72,7 +72,7 @@ def _read_torch_zip(path: Path) -> dict[str, Any]:
     try:
         with torch.serialization.safe_globals(stand_ins):
             return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, zipfile.BadZipFile) as e:
+    except (RuntimeError, OSError, pickle.UnpicklingError, EOFError, ValueError, zipfile.BadZipFile) as e:
         raise GligenInputError(
             f"'{path.name}' could not be read as a PyTorch file ({_first_line(e)}). It may be corrupt or "
             "truncated: download it again.") from e
@@ -85,7 +85,7 @@ def _read_torch_legacy(path: Path) -> dict[str, Any]:
         raise GligenInputError(
             f"'{path.name}' is an old-style pickle that needs code to load ({_first_line(e)}); it was not "
             "loaded because that code could do anything. Use a safetensors GLIGEN file.") from e
-    except (RuntimeError, EOFError, ValueError) as e:
+    except (RuntimeError, OSError, EOFError, ValueError) as e:
         raise GligenInputError(
             f"'{path.name}' is a corrupt or truncated PyTorch file ({_first_line(e)}). Download it again.") from e
 
