@@ -224,7 +224,8 @@ def _validated_fuser(block: str, state: dict[str, torch.Tensor], name: str,
                                "incomplete or not a GLIGEN checkpoint.")
     query_dim, context_dim = state["linear.weight"].shape
     state = {k: (v.reshape(()) if k.startswith("alpha_") and v.numel() == 1 else v) for k, v in state.items()}
-    problems += [f"fuser '{block}': {p}" for p in _tensor_problems(state, expected_fuser_shapes(query_dim, context_dim))]
+    expected = expected_fuser_shapes(query_dim, context_dim)
+    problems += [f"fuser '{block}': {p}" for p in _tensor_problems(state, expected)]
     return state
 
 

@@ -9,7 +9,14 @@ from comfy_api.latest import io
 
 from ..gligen_model import BetaSchedule, GligenInputError, GligenModel
 from .grounding_patch import GroundingPatch
-from .socket_types import CATEGORY, DEFAULT_SCHEDULE, GligenModelSocket, GroundingSocket, ScheduleSocket, TextBoxGrounding
+from .socket_types import (
+    CATEGORY,
+    DEFAULT_SCHEDULE,
+    GligenModelSocket,
+    GroundingSocket,
+    ScheduleSocket,
+    TextBoxGrounding,
+)
 from .unet_layout import check_fusers_fit, transformer_slots
 
 NEGATIVE_MODES = ["null grounding (official)", "same as positive (ComfyUI core)"]
@@ -29,6 +36,8 @@ def apply_grounding(model: Any, gligen_patcher: Any, grounding: TextBoxGrounding
             f"{gligen.phrase_dim} (SD1.x CLIP-L). Connect the CLIP of your SD1.x checkpoint to the encode node.")
     if negative not in NEGATIVE_MODES:
         raise GligenInputError(f"Unknown negative mode '{negative}'; choose one of {NEGATIVE_MODES}.")
+    if len(grounding) == 0:
+        return model.clone()  # nothing to ground: the plain base model, bit for bit
     patch = GroundingPatch(gligen, grounding, schedule, ground_negative=negative == NEGATIVE_MODES[1],
                            model_sampling=model.get_model_object("model_sampling"))
     patched = model.clone()

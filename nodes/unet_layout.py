@@ -48,7 +48,7 @@ def check_fusers_fit(gligen_info: str, fuser_dims: tuple[int, ...], context_dim:
             "output_blocks), so GLIGEN cannot attach to it: use an SD1.x checkpoint (e.g. SD 1.4 / 1.5).")
     model_context = slots[0].context_dim
     fits = (len(slots) == len(fuser_dims) and model_context == context_dim
-            and all(s.query_dim == d for s, d in zip(slots, fuser_dims)))
+            and all(s.query_dim == d for s, d in zip(slots, fuser_dims, strict=False)))
     if not fits:
         raise GligenInputError(
             f"{gligen_info}. It does not fit this MODEL, which is "
