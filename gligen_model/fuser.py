@@ -84,7 +84,7 @@ class GatedSelfAttentionDense(nn.Module):
         # Only the visual rows of the attention output are kept, so only they need queries.
         q = self.attn.to_q(h[:, :n_visual])
         attended = self.attention(q, self.attn.to_k(h), self.attn.to_v(h), heads)
-        gate_attn = beta * torch.tanh(self.alpha_attn).to(x.dtype)
+        gate_attn = beta * torch.tanh(self.alpha_attn).to(x.device, x.dtype)
         x = x + gate_attn * self.attn.to_out(attended)
-        gate_dense = beta * torch.tanh(self.alpha_dense).to(x.dtype)
+        gate_dense = beta * torch.tanh(self.alpha_dense).to(x.device, x.dtype)
         return x + gate_dense * self.ff(self.norm2(x))
