@@ -23,7 +23,7 @@ class BetaSchedule:
     """beta(step) = strength * shape(step). Build with the class methods, not the constructor.
 
     kind "phases": the official `alpha_type = [on, decay, off]`: scale 1 for the first
-    int(on * T) steps, then a linear decay over int(decay * T) steps with values
+    int(on * T) steps (at least one when on > 0), then a linear decay over int(decay * T) steps with values
     (n-1)/n, ..., 1/n, 0, then 0. A hard cut at tau (diffusers) is phases(tau, 0).
     kind "curve": `values` spread evenly over the steps (one value per step when len == T).
     """
@@ -69,6 +69,8 @@ class BetaSchedule:
         if self.kind == "curve":
             return self.strength * self.values[min(step * len(self.values) // total_steps, len(self.values) - 1)]
         n_on = int(self.on_fraction * total_steps + EPS)
+        if self.on_fraction > 0.0:
+            n_on = max(n_on, 1)  # the official rounding gives short runs (e.g. 3 steps at 0.3) no grounding
         n_decay = int(self.decay_fraction * total_steps + EPS)
         if step < n_on:
             return self.strength
