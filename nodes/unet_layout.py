@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,24 +20,26 @@ class TransformerSlot:
 
 
 def transformer_slots(diffusion_model: Any) -> list[TransformerSlot]:
-    """Walk input, middle and output blocks in forward order, as ComfyUI counts transformer_index."""
-    sections = [("input_blocks", getattr(diffusion_model, "input_blocks", None)),
-                ("middle_block", None), ("output_blocks", getattr(diffusion_model, "output_blocks", None))]
+    """Transformers in forward order (input, middle, output blocks), as ComfyUI counts transformer_index."""
     slots: list[TransformerSlot] = []
-    for section, blocks in sections:
-        if section == "middle_block":
-            middle = getattr(diffusion_model, "middle_block", None)
-            groups = [] if middle is None else [("middle_block", middle)]
-        else:
-            groups = [] if blocks is None else [(f"{section}.{i}", b) for i, b in enumerate(blocks)]
-        for prefix, group in groups:
-            for j, layer in enumerate(group):
-                blocks_inside = getattr(layer, "transformer_blocks", None)
-                if blocks_inside:
-                    first = blocks_inside[0]
-                    slots.append(TransformerSlot(f"{prefix}.{j}", first.attn1.to_q.in_features,
-                                                 first.attn2.to_k.in_features))
+    for prefix, group in _block_groups(diffusion_model):
+        for j, layer in enumerate(group):
+            blocks_inside = getattr(layer, "transformer_blocks", None)
+            if blocks_inside:
+                first = blocks_inside[0]
+                slots.append(TransformerSlot(f"{prefix}.{j}", first.attn1.to_q.in_features,
+                                             first.attn2.to_k.in_features))
     return slots
+
+
+def _block_groups(diffusion_model: Any) -> Iterator[tuple[str, Any]]:
+    for i, block in enumerate(getattr(diffusion_model, "input_blocks", None) or []):
+        yield f"input_blocks.{i}", block
+    middle = getattr(diffusion_model, "middle_block", None)
+    if middle is not None:
+        yield "middle_block", middle
+    for i, block in enumerate(getattr(diffusion_model, "output_blocks", None) or []):
+        yield f"output_blocks.{i}", block
 
 
 def check_fusers_fit(gligen_info: str, fuser_dims: tuple[int, ...], context_dim: int,
