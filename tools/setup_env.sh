@@ -27,7 +27,8 @@ if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
 fi
-pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+# This machine's pip config lists local package folders that may be absent; pip warns once per package.
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
 
 log "installing torch (from the local disk where available; about a minute)"
 pip install "${TORCH_PINS[@]}"

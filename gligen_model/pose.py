@@ -1,0 +1,54 @@
+"""Poses as GLIGEN's keypoint model reads them: COCO-17 joints, xy normalized to [0, 1].
+
+OpenPose / DWPose (ComfyUI's POSE_KEYPOINT) use the 18-point "COCO-18" order with a neck; the
+keypoint checkpoint was trained on COCO's 17 joints. `OPENPOSE18_TO_COCO17[i]` is the OpenPose
+index of COCO joint i (the neck, OpenPose 1, has no COCO counterpart and is dropped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import GligenInputError
+
+COCO17_JOINTS = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+OPENPOSE18_JOINTS = (
+    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
+    "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+    "right_eye", "left_eye", "right_ear", "left_ear",
+)
+OPENPOSE18_TO_COCO17 = tuple(OPENPOSE18_JOINTS.index(name) for name in COCO17_JOINTS)
+
+
+@dataclass(frozen=True)
+class Person:
+    """17 COCO joints; each (x, y) normalized to [0, 1], or None when not visible."""
+
+    joints: tuple[tuple[float, float] | None, ...]
+
+
+def person_from_openpose18(flat: Sequence[float], width: float, height: float,
+                           min_confidence: float = 0.05) -> Person:
+    """OpenPose `pose_keypoints_2d` (18 x [x, y, confidence], flat) -> a COCO-17 Person.
+
+    Coordinates larger than 1 are taken as pixels of a width x height canvas, otherwise as
+    already normalized (DWPose writes either). A joint with confidence below `min_confidence`,
+    or at exactly (0, 0) (how OpenPose writes "missing"), is not visible.
+    """
+    if len(flat) != 18 * 3:
+        raise GligenInputError(f"pose_keypoints_2d has {len(flat)} numbers; OpenPose-18 needs 54 (18 x [x, y, c]).")
+    triples = [tuple(flat[i:i + 3]) for i in range(0, 54, 3)]
+    pixels = any(x > 1.0 or y > 1.0 for x, y, _ in triples)
+    joints: list[tuple[float, float] | None] = []
+    for source in OPENPOSE18_TO_COCO17:
+        x, y, confidence = triples[source]
+        if confidence < min_confidence or (x == 0 and y == 0):
+            joints.append(None)
+        else:
+            joints.append((x / width, y / height) if pixels else (float(x), float(y)))
+    return Person(tuple(joints))
