@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .fourier import BOX_FOURIER_FREQS, fourier_embed
-from .position_net import MLP_HIDDEN
+from .position_net import grounding_mlp
 
 MAX_PERSONS = 8
 JOINTS = 17
@@ -28,11 +28,7 @@ class KeypointPositionNet(nn.Module):
         self.keypoint_embeddings = nn.Parameter(torch.empty(JOINTS, embed_dim, device="meta"))
         self.null_person_feature = nn.Parameter(torch.empty(embed_dim, device="meta"))
         self.null_xy_feature = nn.Parameter(torch.empty(POINT_FOURIER_DIM, device="meta"))
-        self.linears = nn.Sequential(
-            operations.Linear(embed_dim + POINT_FOURIER_DIM, MLP_HIDDEN, device="meta"), nn.SiLU(),
-            operations.Linear(MLP_HIDDEN, MLP_HIDDEN, device="meta"), nn.SiLU(),
-            operations.Linear(MLP_HIDDEN, out_dim, device="meta"),
-        )
+        self.linears = grounding_mlp(embed_dim + POINT_FOURIER_DIM, out_dim, operations)
 
     def forward(self, points: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """points: (B, 136, 2) normalized xy; masks: (B, 136) 1 = visible joint. Returns (B, 136, out_dim)."""

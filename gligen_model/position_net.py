@@ -11,6 +11,26 @@ from .fourier import BOX_FOURIER_FREQS, fourier_embed
 
 BOX_FOURIER_DIM = BOX_FOURIER_FREQS * 2 * 4  # 2: sin/cos, 4: xyxy
 MLP_HIDDEN = 512
+IMAGE_FEATURE_NORM = 28.7  # "empirically same as text penultimate feature norm" (authors' tsv_dataset.py)
+
+
+def grounding_mlp(in_dim: int, out_dim: int, operations: Any) -> nn.Sequential:
+    """The position nets' MLP: Linear -> SiLU -> Linear(512, 512) -> SiLU -> Linear (keys 0, 2, 4)."""
+    return nn.Sequential(
+        operations.Linear(in_dim, MLP_HIDDEN, device="meta"), nn.SiLU(),
+        operations.Linear(MLP_HIDDEN, MLP_HIDDEN, device="meta"), nn.SiLU(),
+        operations.Linear(MLP_HIDDEN, out_dim, device="meta"),
+    )
+
+
+def project_image_embedding(image_embeds: torch.Tensor, text_projection: torch.Tensor) -> torch.Tensor:
+    """CLIP ViT-L/14 `image_embeds` (N, 768) -> the text-feature space the text-image model expects.
+
+    f @ P with P = CLIP-L's text_projection weight (the authors' `project(f, P.T)`), then rescaled
+    to norm 28.7. diffusers' CLIPImageProjection holds P^T and applies it as f @ W^T: the same.
+    """
+    projected = image_embeds.float() @ text_projection.float()
+    return projected / projected.norm(dim=-1, keepdim=True) * IMAGE_FEATURE_NORM
 
 
 class TextBoxPositionNet(nn.Module):
@@ -24,11 +44,7 @@ class TextBoxPositionNet(nn.Module):
     def __init__(self, in_dim: int = 768, out_dim: int = 768, operations: Any = nn) -> None:
         super().__init__()
         self.in_dim = in_dim
-        self.linears = nn.Sequential(
-            operations.Linear(in_dim + BOX_FOURIER_DIM, MLP_HIDDEN, device="meta"), nn.SiLU(),
-            operations.Linear(MLP_HIDDEN, MLP_HIDDEN, device="meta"), nn.SiLU(),
-            operations.Linear(MLP_HIDDEN, out_dim, device="meta"),
-        )
+        self.linears = grounding_mlp(in_dim + BOX_FOURIER_DIM, out_dim, operations)
         self.null_positive_feature = nn.Parameter(torch.empty(in_dim, device="meta"))
         self.null_position_feature = nn.Parameter(torch.empty(BOX_FOURIER_DIM, device="meta"))
 
@@ -42,3 +58,31 @@ class TextBoxPositionNet(nn.Module):
         phrases = phrase_embeddings * m + (1 - m) * null_phrase
         positions = fourier_embed(boxes).to(dtype) * m + (1 - m) * null_box
         return self.linears(torch.cat([phrases, positions], dim=-1))
+
+
+class TextImagePositionNet(nn.Module):
+    """Phrase and/or reference image + box -> two tokens per object (GLIGEN text-image-box checkpoints).
+
+    Returns [text tokens ; image tokens] (2N tokens). Each object may drop its phrase or its image
+    (text/image mask 0 -> the learned null text/image feature); both halves share the box features.
+    """
+
+    def __init__(self, in_dim: int = 768, out_dim: int = 768, operations: Any = nn) -> None:
+        super().__init__()
+        self.in_dim = in_dim
+        self.linears_text = grounding_mlp(in_dim + BOX_FOURIER_DIM, out_dim, operations)
+        self.linears_image = grounding_mlp(in_dim + BOX_FOURIER_DIM, out_dim, operations)
+        self.null_text_feature = nn.Parameter(torch.empty(in_dim, device="meta"))
+        self.null_image_feature = nn.Parameter(torch.empty(in_dim, device="meta"))
+        self.null_position_feature = nn.Parameter(torch.empty(BOX_FOURIER_DIM, device="meta"))
+
+    def forward(self, boxes: torch.Tensor, masks: torch.Tensor, text_masks: torch.Tensor, image_masks: torch.Tensor,
+                text_embeddings: torch.Tensor, image_embeddings: torch.Tensor) -> torch.Tensor:
+        """boxes (B, N, 4); masks/text_masks/image_masks (B, N); embeddings (B, N, in_dim) -> (B, 2N, out_dim)."""
+        dtype = text_embeddings.dtype
+        m, mt, mi = (t.to(dtype).unsqueeze(-1) for t in (masks, text_masks, image_masks))
+        positions = fourier_embed(boxes).to(dtype) * m + (1 - m) * self.null_position_feature.to(boxes.device, dtype)
+        text = text_embeddings * mt + (1 - mt) * self.null_text_feature.to(boxes.device, dtype)
+        image = image_embeddings * mi + (1 - mi) * self.null_image_feature.to(boxes.device, dtype)
+        return torch.cat([self.linears_text(torch.cat([text, positions], dim=-1)),
+                          self.linears_image(torch.cat([image, positions], dim=-1))], dim=1)
