@@ -23,6 +23,8 @@ from .errors import GligenInputError
 from .file_reading import read_weights_file
 from .position_net import BOX_FOURIER_DIM, MLP_HIDDEN
 
+POINT_FOURIER_DIM = 32  # 8 freqs x sin/cos x (x, y)
+
 FUSER_KEY = re.compile(r"^(?P<block>.+?)\.transformer_blocks\.(?P<depth>\d+)\.fuser\.(?P<param>.+)$")
 SECTION_ORDER = {"input_blocks": 0, "down_blocks": 0, "middle_block": 1, "mid_block": 1,
                  "output_blocks": 2, "up_blocks": 2}
@@ -35,6 +37,10 @@ class Variant(str, Enum):
     TEXT_IMAGE_BOX = "text-image-box"
     KEYPOINT = "keypoint"
     SPATIAL = "spatial"  # hed / canny / depth / normal / sem
+
+
+ENTITY_NULL_KEY = {Variant.TEXT_BOX: "null_positive_feature", Variant.TEXT_IMAGE_BOX: "null_text_feature",
+                   Variant.KEYPOINT: "null_person_feature"}
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,8 @@ class GligenCheckpoint:
 
     @property
     def phrase_dim(self) -> int:
-        return int(self.position_net["null_positive_feature"].shape[0])
+        """Width of the entity features the position net takes (768: CLIP-L)."""
+        return int(self.position_net[ENTITY_NULL_KEY[self.variant]].shape[0])
 
     @property
     def base_model(self) -> str:
@@ -118,8 +125,8 @@ def parse_gligen_state_dict(raw: dict[str, Any], name: str) -> GligenCheckpoint:
     fusers = _collect_fusers(fuser_keys, name)
     position_net = {k[len("position_net."):]: v for k, v in state.items() if k.startswith("position_net.")}
     variant = detect_variant(position_net, name)
-    if variant == Variant.TEXT_BOX:
-        _check_text_box_position_net(position_net, fusers[0].context_dim, name)
+    if variant in ENTITY_NULL_KEY:
+        _check_position_net(variant, position_net, fusers[0].context_dim, name)
     return GligenCheckpoint(name=name, layout=layout, variant=variant, fusers=fusers,
                             position_net=position_net, inpainting=_is_inpainting(state))
 
@@ -229,14 +236,30 @@ def _validated_fuser(block: str, state: dict[str, torch.Tensor], name: str,
     return state
 
 
-def _check_text_box_position_net(state: dict[str, torch.Tensor], token_dim: int, name: str) -> None:
-    phrase_dim = state["null_positive_feature"].shape[0] if state["null_positive_feature"].ndim == 1 else -1
-    expected = {
-        "null_positive_feature": (phrase_dim,), "null_position_feature": (BOX_FOURIER_DIM,),
-        "linears.0.weight": (MLP_HIDDEN, phrase_dim + BOX_FOURIER_DIM), "linears.0.bias": (MLP_HIDDEN,),
-        "linears.2.weight": (MLP_HIDDEN, MLP_HIDDEN), "linears.2.bias": (MLP_HIDDEN,),
-        "linears.4.weight": (token_dim, MLP_HIDDEN), "linears.4.bias": (token_dim,),
-    }
+def expected_position_net_shapes(variant: Variant, entity_dim: int, token_dim: int) -> dict[str, tuple[int, ...]]:
+    """Every position-net tensor of a variant and its shape (reference section 1.7)."""
+    def mlp(prefix: str, in_dim: int) -> dict[str, tuple[int, ...]]:
+        return {f"{prefix}.0.weight": (MLP_HIDDEN, in_dim), f"{prefix}.0.bias": (MLP_HIDDEN,),
+                f"{prefix}.2.weight": (MLP_HIDDEN, MLP_HIDDEN), f"{prefix}.2.bias": (MLP_HIDDEN,),
+                f"{prefix}.4.weight": (token_dim, MLP_HIDDEN), f"{prefix}.4.bias": (token_dim,)}
+
+    box_in = entity_dim + BOX_FOURIER_DIM
+    if variant == Variant.TEXT_BOX:
+        return {"null_positive_feature": (entity_dim,), "null_position_feature": (BOX_FOURIER_DIM,),
+                **mlp("linears", box_in)}
+    if variant == Variant.TEXT_IMAGE_BOX:
+        return {"null_text_feature": (entity_dim,), "null_image_feature": (entity_dim,),
+                "null_position_feature": (BOX_FOURIER_DIM,), **mlp("linears_text", box_in),
+                **mlp("linears_image", box_in)}
+    return {"person_embeddings": (8, entity_dim), "keypoint_embeddings": (17, entity_dim),
+            "null_person_feature": (entity_dim,), "null_xy_feature": (POINT_FOURIER_DIM,),
+            **mlp("linears", entity_dim + POINT_FOURIER_DIM)}
+
+
+def _check_position_net(variant: Variant, state: dict[str, torch.Tensor], token_dim: int, name: str) -> None:
+    null = state.get(ENTITY_NULL_KEY[variant])
+    entity_dim = int(null.shape[0]) if null is not None and null.ndim == 1 else -1
+    expected = expected_position_net_shapes(variant, entity_dim, token_dim)
     _raise_if_problems([f"position net: {p}" for p in _tensor_problems(state, expected)], name)
 
 

@@ -4,8 +4,10 @@
      "objects": [{"phrase": "a red cat", "box": [x0, y0, x1, y1]}, ...]}
 
 `width` / `height`: the canvas in pixels; boxes are pixel xyxy on that canvas, origin top-left,
-x0 < x1, y0 < y1, inside the canvas. They reach the model normalized to [0, 1], so a layout
-drawn at 512x512 applies unchanged to any output size of the same aspect ratio.
+x0 < x1, y0 < y1, inside the canvas. An optional "persons" list (at most 8) holds poses for the
+keypoint model: {"keypoints": [[x, y] or null, ... 17 entries in COCO order]}, pixels again;
+"objects" may then be left out. Both reach the model normalized to [0, 1], so a layout drawn at
+512x512 applies unchanged to any output size of the same aspect ratio.
 Objects may also carry editor-only keys ("id", "color", "locked"), which the model ignores.
 At most 30 objects (the published checkpoints were trained with 30 slots).
 """
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import GligenInputError
+from .pose import COCO17_JOINTS, Person
 
 LAYOUT_VERSION = 1
 MAX_OBJECTS = 30
@@ -25,7 +28,10 @@ MAX_CANVAS = 16384
 MAX_LAYOUT_CHARS = 1_000_000
 EDITOR_KEYS = {"id", "color", "locked"}
 OBJECT_KEYS = {"phrase", "box"} | EDITOR_KEYS
-TOP_KEYS = {"version", "width", "height", "objects"}
+TOP_KEYS = {"version", "width", "height", "objects", "persons"}
+PERSON_KEYS = {"keypoints"} | EDITOR_KEYS
+MAX_PERSONS = 8
+JOINTS = 17
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class Layout:
     width: int
     height: int
     objects: tuple[GroundedPhrase, ...]
+    persons: tuple[Person, ...] = ()
 
 
 def default_layout_json() -> str:
@@ -75,13 +82,20 @@ def parse_layout(text: str) -> Layout:
         raise GligenInputError(f"The layout has unknown keys {unknown}; allowed are {sorted(TOP_KEYS)}.")
     width = _canvas_size(data, "width")
     height = _canvas_size(data, "height")
-    objects = data.get("objects")
+    objects = data.get("objects", [] if "persons" in data else None)
     if not isinstance(objects, list):
         raise GligenInputError("The layout needs an \"objects\" list (it may be empty).")
+    persons = data.get("persons", [])
+    if not isinstance(persons, list):
+        raise GligenInputError("The layout's \"persons\" must be a list of {\"keypoints\": [...]} entries.")
+    if len(persons) > MAX_PERSONS:
+        raise GligenInputError(f"The layout has {len(persons)} persons; the keypoint model takes at most "
+                               f"{MAX_PERSONS}. Remove some persons.")
     if len(objects) > MAX_OBJECTS:
         raise GligenInputError(f"The layout has {len(objects)} objects; GLIGEN takes at most {MAX_OBJECTS}. "
                                "Remove some, or merge small ones into one box with one phrase.")
-    return Layout(width, height, tuple(_parse_object(o, i, width, height) for i, o in enumerate(objects, 1)))
+    return Layout(width, height, tuple(_parse_object(o, i, width, height) for i, o in enumerate(objects, 1)),
+                  tuple(_parse_person(p, i, width, height) for i, p in enumerate(persons, 1)))
 
 
 _EXAMPLE = '{"version": 1, "width": 512, "height": 512, "objects": [{"phrase": "a cat", "box": [64, 64, 256, 256]}]}'
@@ -125,3 +139,32 @@ def _parse_object(obj: Any, index: int, width: int, height: int) -> GroundedPhra
 def _short(text: str, limit: int = 40) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _parse_person(person: Any, index: int, width: int, height: int) -> Person:
+    label = f"Layout person {index}"
+    if not isinstance(person, dict) or not isinstance(person.get("keypoints"), list):
+        raise GligenInputError(f"{label} must be {{\"keypoints\": [[x, y] or null, ...]}} with {JOINTS} entries.")
+    unknown = sorted(set(person) - PERSON_KEYS)
+    if unknown:
+        raise GligenInputError(f"{label} has unknown keys {unknown}; allowed are {sorted(PERSON_KEYS)}.")
+    keypoints = person["keypoints"]
+    if len(keypoints) != JOINTS:
+        raise GligenInputError(f"{label} has {len(keypoints)} keypoints; give {JOINTS} in COCO order "
+                               f"({', '.join(COCO17_JOINTS[:3])}, ...), null for a hidden joint.")
+    joints: list[tuple[float, float] | None] = []
+    for name, point in zip(COCO17_JOINTS, keypoints, strict=True):
+        if point is None:
+            joints.append(None)
+            continue
+        if (not isinstance(point, list) or len(point) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)):
+            raise GligenInputError(f"{label}: the {name} must be [x, y] in pixels or null, got {point!r}.")
+        x, y = float(point[0]), float(point[1])
+        if not (math.isfinite(x) and math.isfinite(y)) or not (0 <= x <= width and 0 <= y <= height):
+            raise GligenInputError(f"{label}: the {name} at {point} lies outside the {width}x{height} canvas; "
+                                   "move it inside, or set it to null if it is not visible.")
+        joints.append((x / width, y / height))
+    if all(j is None for j in joints):
+        raise GligenInputError(f"{label} has no visible keypoint: place at least one joint, or remove the person.")
+    return Person(tuple(joints))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import GligenInputError
 
@@ -52,3 +53,22 @@ def person_from_openpose18(flat: Sequence[float], width: float, height: float,
         else:
             joints.append((x / width, y / height) if pixels else (float(x), float(y)))
     return Person(tuple(joints))
+
+
+def persons_from_pose_keypoint(frames: Any) -> tuple[Person, ...]:
+    """ComfyUI's POSE_KEYPOINT (comfyui_controlnet_aux / DWPose): a list of frames, each
+    {"people": [{"pose_keypoints_2d": [...]}], "canvas_width": W, "canvas_height": H}.
+    The first frame's people are used (one layout per graph run)."""
+    frame = frames[0] if isinstance(frames, list) and frames else frames
+    if not isinstance(frame, dict) or not isinstance(frame.get("people"), list):
+        raise GligenInputError("The POSE_KEYPOINT input has no \"people\" list; connect the pose output of an "
+                               "OpenPose / DWPose node.")
+    width, height = frame.get("canvas_width"), frame.get("canvas_height")
+    if not isinstance(width, (int, float)) or not isinstance(height, (int, float)) or width <= 0 or height <= 0:
+        raise GligenInputError("The POSE_KEYPOINT input has no valid canvas_width / canvas_height.")
+    people = [p.get("pose_keypoints_2d") for p in frame["people"] if isinstance(p, dict)]
+    people = [p for p in people if p]
+    if not people:
+        raise GligenInputError("The POSE_KEYPOINT input contains no people: the pose detector found nobody in the "
+                               "image. Use an image with a visible person, or draw the pose in the layout.")
+    return tuple(person_from_openpose18(p, width, height) for p in people)

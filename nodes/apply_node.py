@@ -8,6 +8,7 @@ import comfy.patcher_extension
 from comfy_api.latest import io
 
 from ..gligen_model import BetaSchedule, GligenInputError, GligenModel
+from ..gligen_model.model import Grounding
 from .grounding_patch import GroundingPatch
 from .socket_types import (
     CATEGORY,
@@ -15,7 +16,6 @@ from .socket_types import (
     GligenModelSocket,
     GroundingSocket,
     ScheduleSocket,
-    TextBoxGrounding,
 )
 from .unet_layout import check_fusers_fit, transformer_slots
 
@@ -23,17 +23,14 @@ NEGATIVE_MODES = ["null grounding (official)", "same as positive (ComfyUI core)"
 ADDITIONAL_MODELS_KEY = "gligen_suite"
 
 
-def apply_grounding(model: Any, gligen_patcher: Any, grounding: TextBoxGrounding, schedule: BetaSchedule,
+def apply_grounding(model: Any, gligen_patcher: Any, grounding: Grounding, schedule: BetaSchedule,
                     negative: str = NEGATIVE_MODES[0]) -> Any:
     """Return a patched clone of `model`; the input model is left untouched."""
     gligen: GligenModel = gligen_patcher.model
     info = gligen.info
     check_fusers_fit(info, tuple(f.linear.out_features for f in gligen.fusers),
                      gligen.fusers[0].linear.in_features, transformer_slots(model.get_model_object("diffusion_model")))
-    if len(grounding) and grounding.phrase_embeddings.shape[1] != gligen.phrase_dim:
-        raise GligenInputError(
-            f"The phrases were encoded to {grounding.phrase_embeddings.shape[1]} values each, but {info} expects "
-            f"{gligen.phrase_dim} (SD1.x CLIP-L). Connect the CLIP of your SD1.x checkpoint to the encode node.")
+    gligen.check_accepts(grounding)
     if negative not in NEGATIVE_MODES:
         raise GligenInputError(f"Unknown negative mode '{negative}'; choose one of {NEGATIVE_MODES}.")
     if len(grounding) == 0:
@@ -72,6 +69,6 @@ class GligenApply(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model: Any, gligen: Any, grounding: TextBoxGrounding, negative: str,
+    def execute(cls, model: Any, gligen: Any, grounding: Grounding, negative: str,
                 schedule: BetaSchedule | None = None) -> io.NodeOutput:
         return io.NodeOutput(apply_grounding(model, gligen, grounding, schedule or DEFAULT_SCHEDULE, negative))

@@ -8,19 +8,20 @@ import torch
 from comfy_api.latest import io
 
 from ..gligen_model import GligenInputError, parse_layout
+from ..gligen_model.grounding import BoxGrounding
 from ..gligen_model.layout import MAX_OBJECTS, default_layout_json
 from .phrase_encoding import encode_phrases
-from .socket_types import CATEGORY, GroundingSocket, TextBoxGrounding
+from .socket_types import CATEGORY, GroundingSocket
 
 
-def encode_layout(clip: Any, layout_json: str, previous: TextBoxGrounding | None = None) -> TextBoxGrounding:
+def encode_layout(clip: Any, layout_json: str, previous: BoxGrounding | None = None) -> BoxGrounding:
     """Parse the layout, embed all phrases in one CLIP batch, and append to `previous` if given."""
     layout = parse_layout(layout_json)
     phrases = [o.phrase for o in layout.objects]
     embeddings = encode_phrases(clip, phrases)
     boxes = torch.tensor([o.box for o in layout.objects], dtype=torch.float32).reshape(-1, 4)
     if previous is None or len(previous) == 0:
-        return TextBoxGrounding(tuple(phrases), embeddings, boxes)
+        return BoxGrounding(tuple(phrases), embeddings, boxes)
     if not phrases:
         return previous
     total = len(previous) + len(phrases)
@@ -29,7 +30,7 @@ def encode_layout(clip: Any, layout_json: str, previous: TextBoxGrounding | None
                                "Remove objects from one of the encode nodes.")
     if previous.phrase_embeddings.shape[1] != embeddings.shape[1]:
         raise GligenInputError("The chained encode nodes used different CLIP models; use the same SD1.x CLIP.")
-    return TextBoxGrounding(previous.phrases + tuple(phrases),
+    return BoxGrounding(previous.phrases + tuple(phrases),
                             torch.cat([previous.phrase_embeddings, embeddings]), torch.cat([previous.boxes, boxes]))
 
 
@@ -54,7 +55,7 @@ class GligenTextBoxEncode(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, clip: Any, layout: str, append_to: TextBoxGrounding | None = None) -> io.NodeOutput:
+    def execute(cls, clip: Any, layout: str, append_to: BoxGrounding | None = None) -> io.NodeOutput:
         if clip is None:
             raise GligenInputError("The encode node needs a CLIP: connect the CLIP output of your SD1.x checkpoint.")
         return io.NodeOutput(encode_layout(clip, layout, append_to))

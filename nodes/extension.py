@@ -7,9 +7,10 @@ from comfy_api.latest import ComfyExtension, io
 from .apply_node import GligenApply
 from .encode_node import GligenTextBoxEncode
 from .loader_node import GligenLoader
+from .pose_encode_node import GligenPoseEncode
 from .schedule_node import GligenSchedule
 
 
 class GligenSuiteExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [GligenLoader, GligenTextBoxEncode, GligenSchedule, GligenApply]
+        return [GligenLoader, GligenTextBoxEncode, GligenPoseEncode, GligenSchedule, GligenApply]

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ..gligen_model import BetaSchedule, GligenModel, step_of_sigma
-from .socket_types import TextBoxGrounding
+from ..gligen_model.model import Grounding
 
 UNCOND = 1
 _patch_ids = itertools.count()
@@ -24,7 +24,7 @@ _patch_ids = itertools.count()
 class GroundingPatch:
     """State of one Apply node: the GLIGEN model, one layout, a schedule, the negative's policy."""
 
-    def __init__(self, gligen: GligenModel, grounding: TextBoxGrounding, schedule: BetaSchedule,
+    def __init__(self, gligen: GligenModel, grounding: Grounding, schedule: BetaSchedule,
                  ground_negative: bool, model_sampling: Any) -> None:
         self.gligen = gligen
         self.grounding = grounding
@@ -66,20 +66,19 @@ class GroundingPatch:
         return self._sigma_list[1]
 
     def batched_tokens(self, chunks: list[int], batch: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """(batch, 30, D): each chunk of batch // len(chunks) rows gets cond or null tokens."""
+        """(batch, M, D): each chunk of batch // len(chunks) rows gets cond or null tokens."""
         cond, null = self.tokens(device, dtype)
         per_chunk = batch // len(chunks)
         rows = [null if c == UNCOND and not self.ground_negative else cond for c in chunks]
         return torch.cat(rows).repeat_interleave(per_chunk, dim=0)
 
     def tokens(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """(layout tokens, null tokens), each (1, 30, D), computed once per device and dtype."""
+        """(layout tokens, null tokens), each (1, M, D), computed once per device and dtype."""
         key = (device, dtype)
         if key not in self._tokens:
             with torch.no_grad():
-                g = self.grounding
-                cond = self.gligen.grounding_tokens(g.boxes, g.phrase_embeddings)
-                null = self.gligen.null_tokens()
+                cond = self.gligen.tokens_for(self.grounding)
+                null = self.gligen.tokens_for(None)
             self._tokens[key] = (cond.to(device, dtype), null.to(device, dtype))
         return self._tokens[key]
 

@@ -182,10 +182,41 @@ def test_integer_weights_are_refused(tmp_path: Path) -> None:
 @pytest.mark.bad_input
 def test_variant_the_pack_cannot_run_yet_is_named(tmp_path: Path) -> None:
     state = {k: v for k, v in text_box_state_dict(SD15_BLOCKS[:1]).items() if ".fuser." in k}
-    state["position_net.person_embeddings"] = torch.zeros(8, 768)
-    state["position_net.keypoint_embeddings"] = torch.zeros(17, 768)
-    text = message_for(write_safetensors(state, tmp_path / "keypoint.safetensors"))
-    assert "keypoint" in text and "text-box GLIGEN file" in text
+    state["position_net.convnext_tiny_backbone.downsample_layers.0.0.weight"] = torch.zeros(96, 3, 4, 4)
+    state["position_net.pos_embedding"] = torch.zeros(1, 64, 768)
+    text = message_for(write_safetensors(state, tmp_path / "canny.safetensors"))
+    assert "spatial" in text and "text-box GLIGEN file" in text
+
+
+def other_variant_state(variant: str) -> dict[str, torch.Tensor]:
+    """Fusers of one block plus a random position net of `variant`, in the published key names."""
+    from gligen_suite.gligen_model.checkpoint import Variant, expected_position_net_shapes
+
+    state = {k: v for k, v in text_box_state_dict(SD15_BLOCKS[:2]).items() if ".fuser." in k}
+    gen = torch.Generator().manual_seed(2)
+    for key, shape in expected_position_net_shapes(Variant(variant), 768, 768).items():
+        state[f"position_net.{key}"] = torch.randn(shape, generator=gen) * 0.05
+    return state
+
+
+@pytest.mark.parametrize(("variant", "tokens"), [("keypoint", 136), ("text-image-box", 60)])
+def test_keypoint_and_text_image_files_load_with_their_token_counts(tmp_path: Path, variant: str,
+                                                                    tokens: int) -> None:
+    path = tmp_path / f"{variant}.pth"
+    torch.save(official_container(other_variant_state(variant)), path)
+    checkpoint = load_gligen_checkpoint(path)
+    assert checkpoint.variant == Variant(variant) and checkpoint.layout == "official"
+    assert GligenModel(checkpoint).tokens_for(None).shape == (1, tokens, 768)
+
+
+@pytest.mark.bad_input
+def test_incomplete_keypoint_position_net_is_listed(tmp_path: Path) -> None:
+    state = other_variant_state("keypoint")
+    del state["position_net.null_xy_feature"]
+    state["position_net.person_embeddings"] = torch.zeros(9, 768)
+    text = message_for(write_safetensors(state, tmp_path / "kp.safetensors"))
+    assert "position net: missing 'null_xy_feature'" in text
+    assert "'person_embeddings' has shape (9, 768), expected (8, 768)" in text
 
 
 @pytest.mark.bad_input

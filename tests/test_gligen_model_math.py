@@ -52,8 +52,10 @@ def test_fuser_output_scales_linearly_in_beta_for_attention_gate(tiny_model: Gli
 
 
 def test_padded_slots_become_the_learned_null_token(tiny_model: GligenModel) -> None:
-    tokens = tiny_model.grounding_tokens(torch.tensor([[0.1, 0.1, 0.5, 0.6]]), torch.randn(1, 768))
-    null = tiny_model.null_tokens()
+    from gligen_suite.gligen_model.grounding import BoxGrounding
+
+    tokens = tiny_model.tokens_for(BoxGrounding(("a cat",), torch.randn(1, 768), torch.tensor([[0.1, 0.1, 0.5, 0.6]])))
+    null = tiny_model.tokens_for(None)
     assert tokens.shape == null.shape == (1, 30, 768)
     torch.testing.assert_close(tokens[0, 1:], null[0, 1:])
     assert not torch.allclose(tokens[0, 0], null[0, 0])

@@ -224,9 +224,9 @@ def test_gligen_for_another_context_width_is_refused(host: TinyHost, parts: dict
 
 @pytest.mark.bad_input
 def test_phrases_from_a_non_sd1_clip_are_refused(host: TinyHost, parts: dict[str, Any]) -> None:
-    from gligen_suite.nodes.socket_types import TextBoxGrounding
+    from gligen_suite.gligen_model.grounding import BoxGrounding
 
-    wide = TextBoxGrounding(("a cat",), torch.zeros(1, 1280), torch.tensor([[0.1, 0.1, 0.5, 0.5]]))
+    wide = BoxGrounding(("a cat",), torch.zeros(1, 1280), torch.tensor([[0.1, 0.1, 0.5, 0.5]]))
     assert "Connect the CLIP of your SD1.x checkpoint" in message_for(lambda: grounded(host, parts, grounding=wide))
 
 

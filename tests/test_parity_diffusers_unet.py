@@ -198,13 +198,13 @@ def test_plain_unet_matches_diffusers(pair: Pair, inputs: dict[str, torch.Tensor
 
 def test_grounded_unet_matches_diffusers(pair: Pair, inputs: dict[str, torch.Tensor]) -> None:
     from gligen_suite.gligen_model import BetaSchedule
+    from gligen_suite.gligen_model.grounding import BoxGrounding
     from gligen_suite.nodes.apply_node import NEGATIVE_MODES, apply_grounding
     from gligen_suite.nodes.loader_node import load_gligen_patcher
-    from gligen_suite.nodes.socket_types import TextBoxGrounding
 
     gligen = load_gligen_patcher(str(pair.gligen_file))
     assert gligen.model.info.endswith("7 fusers, SD1.x (context 768, 7 transformer blocks), diffusers layout")
-    grounding = TextBoxGrounding(("a", "b", "c"), inputs["phrases"], inputs["boxes"])
+    grounding = BoxGrounding(("a", "b", "c"), inputs["phrases"], inputs["boxes"])
     patched = apply_grounding(pair.comfy_model, gligen, grounding, BetaSchedule.constant(), NEGATIVE_MODES[0])
 
     ours = comfy_eps(patched, inputs)

@@ -1,0 +1,60 @@
+"""GLIGEN Pose Encode: persons from the layout JSON and/or a POSE_KEYPOINT -> keypoint grounding."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from comfy_api.latest import io
+
+from ..gligen_model import GligenInputError, parse_layout
+from ..gligen_model.grounding import PoseGrounding, pose_grounding
+from ..gligen_model.layout import MAX_PERSONS
+from ..gligen_model.pose import persons_from_pose_keypoint
+from .socket_types import CATEGORY, GroundingSocket
+
+PoseKeypointSocket = io.Custom("POSE_KEYPOINT")  # comfyui_controlnet_aux's type
+
+
+def default_pose_layout_json() -> str:
+    """One standing person on a 512x512 canvas, COCO-17 order."""
+    joints = [[256, 96], [268, 84], [244, 84], [282, 92], [230, 92], [300, 150], [212, 150], [318, 220],
+              [194, 220], [326, 286], [186, 286], [286, 290], [226, 290], [290, 380], [222, 380], [292, 466],
+              [220, 466]]
+    return json.dumps({"version": 1, "width": 512, "height": 512, "persons": [{"keypoints": joints}]})
+
+
+def encode_poses(layout_json: str, pose_keypoint: Any = None) -> PoseGrounding:
+    """Layout persons first, then the POSE_KEYPOINT's; at most 8 in all."""
+    persons = list(parse_layout(layout_json).persons) if layout_json.strip() else []
+    if pose_keypoint is not None:
+        persons += persons_from_pose_keypoint(pose_keypoint)
+    if len(persons) > MAX_PERSONS:
+        raise GligenInputError(f"{len(persons)} persons were given; the keypoint model takes at most {MAX_PERSONS}. "
+                               "Remove persons from the layout or use an image with fewer people.")
+    return pose_grounding(persons)
+
+
+class GligenPoseEncode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GLIGENSuite_PoseEncode",
+            display_name="GLIGEN Pose Encode (Suite)",
+            category=CATEGORY,
+            description="Turns persons (17 COCO keypoints each) into grounding for a GLIGEN keypoint model. "
+                        "Persons come from the layout JSON's \"persons\" list and/or a POSE_KEYPOINT input "
+                        "(OpenPose / DWPose, first frame); at most 8.",
+            inputs=[
+                io.String.Input("layout", multiline=True, default=default_pose_layout_json(),
+                                tooltip='{"version": 1, "width": W, "height": H, "persons": [{"keypoints": '
+                                        '[[x, y] or null, ... 17 in COCO order]}]}; pixels. May be empty.'),
+                PoseKeypointSocket.Input("pose_keypoint", optional=True,
+                                         tooltip="Poses from an OpenPose / DWPose preprocessor."),
+            ],
+            outputs=[GroundingSocket.Output(display_name="grounding")],
+        )
+
+    @classmethod
+    def execute(cls, layout: str, pose_keypoint: Any = None) -> io.NodeOutput:
+        return io.NodeOutput(encode_poses(layout, pose_keypoint))
