@@ -14,6 +14,7 @@ from support.gligen_files import (
     official_container,
     text_box_state_dict,
     to_diffusers_layout,
+    variant_state_dict,
     write_safetensors,
 )
 from support.pack import import_pack
@@ -190,13 +191,7 @@ def test_variant_the_pack_cannot_run_yet_is_named(tmp_path: Path) -> None:
 
 def other_variant_state(variant: str) -> dict[str, torch.Tensor]:
     """Fusers of one block plus a random position net of `variant`, in the published key names."""
-    from gligen_suite.gligen_model.checkpoint import Variant, expected_position_net_shapes
-
-    state = {k: v for k, v in text_box_state_dict(SD15_BLOCKS[:2]).items() if ".fuser." in k}
-    gen = torch.Generator().manual_seed(2)
-    for key, shape in expected_position_net_shapes(Variant(variant), 768, 768).items():
-        state[f"position_net.{key}"] = torch.randn(shape, generator=gen) * 0.05
-    return state
+    return variant_state_dict(SD15_BLOCKS[:2], variant, seed=2)
 
 
 @pytest.mark.parametrize(("variant", "tokens"), [("keypoint", 136), ("text-image-box", 60)])

@@ -10,7 +10,7 @@ import pytest
 import torch
 from support.base_models import sd15_transformer_blocks
 from support.comfy_run import TinyHost, encode_prompt, load_tiny_host, sample
-from support.gligen_files import text_box_state_dict, write_safetensors
+from support.gligen_files import variant_state_dict, write_safetensors
 
 
 @pytest.fixture(scope="module")
@@ -20,13 +20,9 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> TinyHost:
 
 @pytest.fixture(scope="module")
 def keypoint_gligen(host: TinyHost) -> Any:
-    from gligen_suite.gligen_model.checkpoint import Variant, expected_position_net_shapes
     from gligen_suite.nodes.loader_node import load_gligen_patcher
 
-    state = {k: v for k, v in text_box_state_dict(sd15_transformer_blocks(True), seed=3).items() if ".fuser." in k}
-    gen = torch.Generator().manual_seed(4)
-    for key, shape in expected_position_net_shapes(Variant.KEYPOINT, 768, 768).items():
-        state[f"position_net.{key}"] = torch.randn(shape, generator=gen) * 0.1
+    state = variant_state_dict(sd15_transformer_blocks(True), "keypoint", seed=3)
     return load_gligen_patcher(str(write_safetensors(state, host.gligen_path.parent / "kp.safetensors")))
 
 

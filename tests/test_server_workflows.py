@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 from support.base_models import cached_sd15_checkpoint, sd15_transformer_blocks
-from support.gligen_files import text_box_state_dict, write_safetensors
+from support.gligen_files import variant_for_file_name, variant_state_dict, write_safetensors
 from support.server import PACK_DIR_NAME, ComfyServer, PromptFailed, PromptRejected
 from support.workflow_api import ui_to_api
 
@@ -108,16 +108,17 @@ class StandIns:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._gligen: Path | None = None
+        self._gligen: dict[str, Path] = {}
 
-    def source(self, folder: str) -> Path:
+    def source(self, folder: str, name: str) -> Path:
         if folder == "checkpoints":
             return cached_sd15_checkpoint(tiny=True)
         if folder == "gligen":
-            if self._gligen is None:
-                state = text_box_state_dict(sd15_transformer_blocks(True), seed=0)
-                self._gligen = write_safetensors(state, self.root / "gligen_tiny_textbox.safetensors")
-            return self._gligen
+            variant = variant_for_file_name(name)  # e.g. a "...keypoint..." file gets a keypoint stand-in
+            if variant not in self._gligen:
+                state = variant_state_dict(sd15_transformer_blocks(True), variant, seed=0)
+                self._gligen[variant] = write_safetensors(state, self.root / f"gligen_tiny_{variant}.safetensors")
+            return self._gligen[variant]
         raise KeyError(folder)
 
     def provide(self, server: ComfyServer, models: set[tuple[str, str]]) -> None:
@@ -125,7 +126,7 @@ class StandIns:
             target = server.model_dir(folder) / name
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)  # names may hold subfolders
-                target.symlink_to(self.source(folder))
+                target.symlink_to(self.source(folder, name))
 
 
 # ---------------------------------------------------------------------------------------- fixtures

@@ -15,24 +15,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.base_models import cached_sd15_checkpoint, sd15_transformer_blocks  # noqa: E402
-from support.gligen_files import text_box_state_dict  # noqa: E402
+from support.gligen_files import variant_for_file_name, variant_state_dict  # noqa: E402
 
 STAND_IN_DIR = ROOT / ".host" / "stand_ins"
 STAND_IN_METADATA = {"stand_in": "random weights: for trying the graph, not for images"}
 # Names the example workflows refer to.
 CHECKPOINT_NAME = "v1-5-pruned-emaonly.safetensors"
-GLIGEN_NAME = "gligen_sd14_textbox_pruned.safetensors"
+GLIGEN_NAMES = ("gligen_sd14_textbox_pruned.safetensors", "gligen-generation-keypoint.bin")
 
 
 def write_stand_ins() -> Path:
     """Create the stand-in checkpoint and GLIGEN file (once); return the folder holding them."""
     checkpoint = STAND_IN_DIR / "checkpoints" / CHECKPOINT_NAME
-    gligen = STAND_IN_DIR / "gligen" / GLIGEN_NAME
     if not checkpoint.is_file():
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         save_file(load_file(str(cached_sd15_checkpoint(tiny=True))), str(checkpoint), metadata=STAND_IN_METADATA)
-    if not gligen.is_file():
-        gligen.parent.mkdir(parents=True, exist_ok=True)
-        state = text_box_state_dict(sd15_transformer_blocks(True), seed=0)
-        save_file(state, str(gligen), metadata=STAND_IN_METADATA)
+    for name in GLIGEN_NAMES:  # safetensors content even under a .bin name: the loader reads by content
+        gligen = STAND_IN_DIR / "gligen" / name
+        if not gligen.is_file():
+            gligen.parent.mkdir(parents=True, exist_ok=True)
+            state = variant_state_dict(sd15_transformer_blocks(True), variant_for_file_name(name), seed=0)
+            save_file(state, str(gligen), metadata=STAND_IN_METADATA)
     return STAND_IN_DIR

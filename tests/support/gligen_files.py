@@ -97,3 +97,29 @@ def write_safetensors(state: dict[str, torch.Tensor], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     return path
+
+
+def variant_state_dict(blocks: list[tuple[str, int]], variant: str, *, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Fusers for `blocks` plus a random position net of `variant` ("text-box", "keypoint", "text-image-box")."""
+    if variant == "text-box":
+        return text_box_state_dict(blocks, seed=seed)
+    from .pack import import_pack
+
+    import_pack()
+    from gligen_suite.gligen_model.checkpoint import Variant, expected_position_net_shapes
+
+    state = {k: v for k, v in text_box_state_dict(blocks, seed=seed).items() if ".fuser." in k}
+    gen = torch.Generator().manual_seed(seed + 1)
+    for key, shape in expected_position_net_shapes(Variant(variant), 768, 768).items():
+        state[f"position_net.{key}"] = torch.randn(shape, generator=gen) * 0.1
+    return state
+
+
+def variant_for_file_name(name: str) -> str:
+    """Which published variant a stand-in named like a real file should be."""
+    lowered = name.lower()
+    if "keypoint" in lowered:
+        return "keypoint"
+    if "image" in lowered:
+        return "text-image-box"
+    return "text-box"
