@@ -33,6 +33,7 @@ class GroundingPatch:
         self.model_sampling = model_sampling
         self.key = f"gligen_suite.{next(_patch_ids)}"
         self._tokens: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._batched: dict[tuple[Any, ...], torch.Tensor] = {}
         self._sigma_list: tuple[Any, list[float]] | None = None
 
     # ---- per diffusion-model call -------------------------------------------------------------
@@ -66,11 +67,13 @@ class GroundingPatch:
         return self._sigma_list[1]
 
     def batched_tokens(self, chunks: list[int], batch: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """(batch, M, D): each chunk of batch // len(chunks) rows gets cond or null tokens."""
-        cond, null = self.tokens(device, dtype)
-        per_chunk = batch // len(chunks)
-        rows = [null if c == UNCOND and not self.ground_negative else cond for c in chunks]
-        return torch.cat(rows).repeat_interleave(per_chunk, dim=0)
+        """(batch, M, D): each chunk of batch // len(chunks) rows gets cond or null tokens (built once per shape)."""
+        key = (tuple(chunks), batch, device, dtype)
+        if key not in self._batched:
+            cond, null = self.tokens(device, dtype)
+            rows = [null if c == UNCOND and not self.ground_negative else cond for c in chunks]
+            self._batched[key] = torch.cat(rows).repeat_interleave(batch // len(chunks), dim=0)
+        return self._batched[key]
 
     def tokens(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """(layout tokens, null tokens), each (1, M, D), computed once per device and dtype."""
