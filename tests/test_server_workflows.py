@@ -136,21 +136,10 @@ def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> StandIns:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyServer]:
-    with ComfyServer(tmp_path_factory.mktemp("comfy_grounded")) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
 def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyServer]:
     """A second server that only ever runs plain prompts."""
     with ComfyServer(tmp_path_factory.mktemp("comfy_fresh")) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def object_info(server: ComfyServer) -> dict[str, Any]:
-    return server.object_info()
 
 
 class Runs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +17,6 @@ pytestmark = pytest.mark.server
 
 COLOR = 0x204080  # EmptyImage color; ImageInvert makes it (223, 191, 127)
 WIDTH, HEIGHT = 40, 24
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyServer]:
-    with ComfyServer(tmp_path_factory.mktemp("comfy_server")) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def object_info(server: ComfyServer) -> dict[str, Any]:
-    return server.object_info()
 
 
 def ui_workflow() -> dict[str, Any]:
