@@ -25,14 +25,30 @@ def default_pose_layout_json() -> str:
 
 
 def encode_poses(layout_json: str, pose_keypoint: Any = None) -> PoseGrounding:
-    """Layout persons first, then the POSE_KEYPOINT's; at most 8 in all."""
-    persons = list(parse_layout(layout_json).persons) if layout_json.strip() else []
+    """Layout persons first, then the POSE_KEYPOINT's; at most 8 in all.
+
+    The `layout` text may also be an OpenPose JSON file's content ({"people": [...], "canvas_width": W,
+    "canvas_height": H}, as OpenPose / DWPose save it), which is read like a POSE_KEYPOINT.
+    """
+    persons = list(_persons_from_text(layout_json))
     if pose_keypoint is not None:
         persons += persons_from_pose_keypoint(pose_keypoint)
     if len(persons) > MAX_PERSONS:
         raise GligenInputError(f"{len(persons)} persons were given; the keypoint model takes at most {MAX_PERSONS}. "
                                "Remove persons from the layout or use an image with fewer people.")
     return pose_grounding(persons)
+
+
+def _persons_from_text(text: str) -> tuple:
+    if not text.strip():
+        return ()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = None  # parse_layout reports the exact JSON error
+    if (isinstance(data, dict) and "people" in data) or isinstance(data, list):
+        return persons_from_pose_keypoint(data)
+    return parse_layout(text).persons
 
 
 class GligenPoseEncode(io.ComfyNode):
@@ -48,7 +64,8 @@ class GligenPoseEncode(io.ComfyNode):
             inputs=[
                 io.String.Input("layout", multiline=True, default=default_pose_layout_json(),
                                 tooltip='{"version": 1, "width": W, "height": H, "persons": [{"keypoints": '
-                                        '[[x, y] or null, ... 17 in COCO order]}]}; pixels. May be empty.'),
+                                        '[[x, y] or null, ... 17 in COCO order]}]}; pixels. Or paste an '
+                                        'OpenPose JSON file. May be empty.'),
                 PoseKeypointSocket.Input("pose_keypoint", optional=True,
                                          tooltip="Poses from an OpenPose / DWPose preprocessor."),
             ],

@@ -104,3 +104,12 @@ def test_pose_keypoint_pixels_are_normalized_by_its_canvas(tmp_path: Path) -> No
     grounding = encode_poses("", openpose_frame([standing_person_openpose()], width=1024, height=512))
     torch.testing.assert_close(grounding.points[0, 0], torch.tensor([256 / 1024, 96 / 512]))
     assert grounding.visible[0, 0] == 1 and grounding.visible[0, 1] == 0  # left eye not detected
+
+
+def test_openpose_json_file_content_is_accepted_as_layout() -> None:
+    from gligen_suite.nodes.pose_encode_node import encode_poses
+
+    openpose_file = json.dumps(openpose_frame([standing_person_openpose(), standing_person_openpose(100)])[0])
+    grounding = encode_poses(openpose_file)
+    assert len(grounding) == 2
+    torch.testing.assert_close(grounding.points[1, 0], torch.tensor([356 / 512, 96 / 512]))
