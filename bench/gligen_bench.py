@@ -1,0 +1,151 @@
+"""GLIGEN Suite benchmark: plain SD1.5, ComfyUI core GLIGEN, ours at tau 1.0 and 0.3, in one process.
+
+    bench/run [--quick] [--device auto|cpu|gpu] [--sizes 256 512] [--steps N] [--reps N] [--budget-s S]
+
+Order of work (see docs/performance.md):
+1. Load the random-weight full-size SD1.5 and encode the prompts.
+2. Warm up each variant with a 1-step run that measures its peak memory (plain first, before any
+   GLIGEN weights are loaded; then ours; then core, whose peak also holds ours' weights) and
+   counts FLOPs (plain, ours at tau 1, core).
+3. Per size, interleaved timed repetitions plain, core, ours tau 1, ours tau 0.3, ...; medians.
+4. The table and the targets per size; the last line is RESULT for the largest size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Config:
+    sizes: tuple[int, ...]
+    steps: int
+    reps: int
+    budget_s: float | None  # for the timed repetitions of all sizes, from the start of the process
+    device: str  # "cpu" or "gpu"
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="size 256 only, fewer steps and repetitions, within a time budget")
+    parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
+                        help="auto: the GPU when torch sees one (fp16 there), else the CPU")
+    parser.add_argument("--sizes", type=int, nargs="+", help="square image sizes in pixels (multiples of 256)")
+    parser.add_argument("--steps", type=int, help="sampling steps per run")
+    parser.add_argument("--reps", type=int, help="most interleaved repetitions per size")
+    parser.add_argument("--budget-s", type=float,
+                        help="start another repetition only if it fits before this many seconds from the start "
+                             "(default: 280 with --quick on the CPU, none otherwise)")
+    args = parser.parse_args(argv)
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "gpu" if torch.cuda.is_available() else "cpu"
+    on_cpu = device == "cpu"
+    if args.quick:
+        sizes, steps, reps, budget = (256,), 3 if on_cpu else 10, 3 if on_cpu else 5, 280.0 if on_cpu else None
+    else:
+        sizes, steps, reps, budget = (256, 512), 10 if on_cpu else 20, 3 if on_cpu else 10, None
+    config = Config(tuple(args.sizes or sizes), args.steps or steps, args.reps or reps,
+                    args.budget_s if args.budget_s is not None else budget, device)
+    if any(s % 256 for s in config.sizes) or config.steps < 1 or config.reps < 1:
+        parser.error("sizes must be multiples of 256 (boxes on a 1/32 grid), steps and reps >= 1")
+    return config
+
+
+def device_name(device: object) -> str:
+    """The GPU's name, or the CPU's model name and core count."""
+    import torch
+
+    if getattr(device, "type", "cpu") == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+              if line.startswith("model name")] if cpuinfo.is_file() else []
+    return f"{models[0] if models else platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    start = time.perf_counter()
+    config = parse_args(argv)
+    # tests/support/host.py pins ComfyUI to the CPU unless GLIGEN_TEST_DEVICE=gpu
+    os.environ["GLIGEN_TEST_DEVICE"] = config.device
+    sys.path.insert(0, str(REPO_ROOT / "tests"))
+    from support.host import import_comfy
+    from support.pack import import_pack
+
+    import_comfy()
+    import_pack()
+    import torch
+
+    from .measure import PeakMemory, timed_reps, warm_up
+    from .report import SizeResult, format_size, result_line, summarize
+    from .workload import core_variant, fuser_weight_bytes, load_host, ours_variants, plain_variant, thirty_boxes
+
+    host = load_host()
+    on_cpu = host.device.type == "cpu"
+    if config.device == "gpu" and on_cpu:
+        log("WARNING: --device gpu, but ComfyUI chose the CPU")
+    log(f"device {host.device} ({device_name(host.device)}), "
+        f"UNet dtype {host.dtype}, torch {torch.__version__} with {torch.get_num_threads()} threads; "
+        f"sizes {list(config.sizes)}, {config.steps} steps, <= {config.reps} reps"
+        + (f", budget {config.budget_s:.0f} s" if config.budget_s else "")
+        + f"; set-up {time.perf_counter() - start:.1f} s")
+
+    memory = PeakMemory(host.device)
+    boxes = thirty_boxes()
+    warmups = {}
+    plain = plain_variant(host)
+    for size in config.sizes:  # before any GLIGEN weights are in memory
+        warmups[plain.name, size] = warm_up(host, plain, size, memory, count_flops=True)
+    ours1, ours03 = ours_variants(host, boxes)
+    for size in config.sizes:
+        warmups[ours1.name, size] = warm_up(host, ours1, size, memory, count_flops=True)
+        warmups[ours03.name, size] = warm_up(host, ours03, size, memory, count_flops=False)
+    core = core_variant(host, boxes)
+    for size in config.sizes:
+        warmups[core.name, size] = warm_up(host, core, size, memory, count_flops=True)
+    log(f"warm-up runs done at {time.perf_counter() - start:.1f} s; peak memory by {memory.method}")
+
+    variants = [plain, core, ours1, ours03]
+
+    def time_left() -> float:
+        if config.budget_s is None:
+            return float("inf")
+        return config.budget_s - (time.perf_counter() - start)
+
+    summaries = []
+    for size in config.sizes:
+        runs = timed_reps(host, variants, size, config.steps, config.reps, time_left, log)
+        summaries.append(summarize(SizeResult(
+            size, config.steps, runs, {v.name: warmups[v.name, size] for v in variants},
+            {v.name: v.grounded_steps(config.steps) for v in variants}, fuser_weight_bytes(ours1))))
+
+    log("")
+    log(f"GLIGEN Suite benchmark on {host.device} ({host.dtype}), 30 objects, euler, cfg 7.5, "
+        f"total {time.perf_counter() - start:.0f} s")
+    for summary in summaries:
+        log("")
+        log(format_size(summary, on_cpu))
+    log("")
+    log(f"RESULT line for {summaries[-1].size} x {summaries[-1].size}:")
+    log(result_line(summaries[-1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

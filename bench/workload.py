@@ -1,0 +1,181 @@
+"""What is benchmarked: a random-weight full-size SD1.5, one 30-object layout, four ways to sample it.
+
+Variants (all through ComfyUI's real sampler, same prompt conds, same noise):
+- `plain`: the base model, no GLIGEN.
+- `core`: ComfyUI's built-in nodes, 30 chained `GLIGENTextBoxApply` on the positive conditioning
+  (core copies them into the negative and runs its fusers on every step, for cond and uncond).
+- `ours_tau1`: GLIGEN Suite's Apply with grounding on every step (`BetaSchedule.constant()`).
+- `ours_tau03`: the same with the authors' default, grounding for the first 30 % of the steps.
+
+Building anything here imports ComfyUI; call `tests/support/host.import_comfy()` first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PROMPT = "a cluttered living room with many objects, photo, highly detailed"
+NEGATIVE_PROMPT = "blurry, low quality"
+GLIGEN_FILE = "bench_gligen_sd15_textbox_seed0_v1.safetensors"
+GRID = 32  # boxes lie on a 1/32 grid: multiples of 8 pixels at 256, so core's //8 loses nothing
+COLORS = ["red", "blue", "green", "yellow", "black", "white"]
+THINGS = ["cube", "ball", "lamp", "chair", "vase"]
+
+
+@dataclass(frozen=True)
+class Box:
+    """One object of the layout, its box in 1/GRID units of the canvas (xyxy)."""
+
+    phrase: str
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    def pixels(self, size: int) -> tuple[int, int, int, int]:
+        """The box in pixels on a size x size canvas."""
+        unit = size // GRID
+        return self.x0 * unit, self.y0 * unit, self.x1 * unit, self.y1 * unit
+
+
+def thirty_boxes() -> list[Box]:
+    """30 distinct phrases on a 6 x 5 grid of overlapping boxes covering the canvas."""
+    boxes = []
+    for i in range(30):
+        col, row = i % 6, i // 6
+        x0, y0 = col * 5, row * 6
+        boxes.append(Box(f"a {COLORS[col]} {THINGS[row]} number {i + 1}", x0, y0, min(x0 + 8, GRID),
+                         min(y0 + 8, GRID)))
+    return boxes
+
+
+def layout_json(boxes: list[Box], size: int) -> str:
+    """The boxes as GLIGEN Suite layout JSON (schema v1) on a size x size canvas."""
+    return json.dumps({"version": 1, "width": size, "height": size,
+                       "objects": [{"phrase": b.phrase, "box": list(b.pixels(size))} for b in boxes]})
+
+
+def cached_gligen_file() -> Path:
+    """A random-weight full SD1.5 text-box GLIGEN file (16 fusers, ComfyUI's pruned layout), built once."""
+    from support.base_models import cache_dir
+    from support.gligen_files import SD15_BLOCKS, text_box_state_dict, write_safetensors
+
+    path = cache_dir() / GLIGEN_FILE
+    if path.is_file():
+        return path
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.partial")
+    try:
+        write_safetensors(text_box_state_dict(SD15_BLOCKS, seed=0), partial)
+        os.replace(partial, path)  # atomic, as for the test checkpoints
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+@dataclass
+class Host:
+    """The loaded base model and CLIP, with the prompt conds every variant shares."""
+
+    model: Any
+    clip: Any
+    positive: list
+    negative: list
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.load_device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.model.get_dtype()
+
+
+def load_host() -> Host:
+    """Full-size random SD1.5 (859.5M UNet parameters), loaded by ComfyUI as a real checkpoint."""
+    import comfy.sd
+    from support.base_models import cached_sd15_checkpoint
+    from support.comfy_run import encode_prompt
+
+    model, clip = comfy.sd.load_checkpoint_guess_config(
+        str(cached_sd15_checkpoint(tiny=False)), output_vae=False, output_clip=True)[:2]
+    return Host(model, clip, encode_prompt(clip, PROMPT), encode_prompt(clip, NEGATIVE_PROMPT))
+
+
+@dataclass
+class Variant:
+    """One way to sample: a MODEL and a function giving the positive conds for an image size."""
+
+    name: str
+    label: str
+    model: Any
+    positive_for: Callable[[int], list]
+    grounded_steps: Callable[[int], list[bool]]  # per step of a run of n steps: do fusers run?
+    gligen: Any = None  # the GLIGEN ModelPatcher the variant adds (None for plain)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def plain_variant(host: Host) -> Variant:
+    return Variant("plain", "plain SD1.5", host.model, lambda _size: host.positive, lambda n: [False] * n)
+
+
+def ours_variants(host: Host, boxes: list[Box]) -> tuple[Variant, Variant]:
+    """GLIGEN Suite at tau 1.0 and tau 0.3 (null grounding for the negative, the node's default)."""
+    from gligen_suite.gligen_model import BetaSchedule
+    from gligen_suite.nodes.apply_node import apply_grounding
+    from gligen_suite.nodes.encode_node import encode_layout
+    from gligen_suite.nodes.loader_node import load_gligen_patcher
+
+    gligen = load_gligen_patcher(str(cached_gligen_file()))
+    # Boxes are normalized, so one encoded layout serves every square size.
+    grounding = encode_layout(host.clip, layout_json(boxes, 256))
+    out = []
+    for name, label, schedule in (("ours_tau1", "ours, tau = 1.0", BetaSchedule.constant()),
+                                  ("ours_tau03", "ours, tau = 0.3", BetaSchedule.hard_cut(0.3))):
+        model = apply_grounding(host.model, gligen, grounding, schedule)
+        out.append(Variant(name, label, model, lambda _size: host.positive,
+                           lambda n, s=schedule: [s.beta_at(i, n) != 0.0 for i in range(n)], gligen,
+                           {"schedule": schedule}))
+    return out[0], out[1]
+
+
+def core_variant(host: Host, boxes: list[Box]) -> Variant:
+    """ComfyUI core: GLIGENLoader + 30 chained GLIGENTextBoxApply (boxes in pixels, so one chain per size)."""
+    import folder_paths
+
+    import nodes as core_nodes
+
+    path = cached_gligen_file()
+    folder_paths.add_model_folder_path("gligen", str(path.parent))
+    (gligen,) = core_nodes.GLIGENLoader().load_gligen(path.name)
+    chains: dict[int, list] = {}
+
+    def positive_for(size: int) -> list:
+        if size not in chains:
+            positive = host.positive
+            for box in boxes:
+                x0, y0, x1, y1 = box.pixels(size)
+                (positive,) = core_nodes.GLIGENTextBoxApply().append(positive, host.clip, gligen, box.phrase,
+                                                                       x1 - x0, y1 - y0, x0, y0)
+            chains[size] = positive
+        return chains[size]
+
+    return Variant("core", "ComfyUI core GLIGEN", host.model, positive_for, lambda n: [True] * n, gligen)
+
+
+def weight_bytes(module: torch.nn.Module) -> int:
+    """Bytes of all parameters and buffers of a module."""
+    tensors = [*module.parameters(), *module.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def fuser_weight_bytes(variant: Variant) -> int:
+    """Bytes of the 16 fusers of one of our variants (what the memory target allows on top of plain)."""
+    return sum(weight_bytes(f) for f in variant.gligen.model.fusers)
