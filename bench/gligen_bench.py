@@ -26,6 +26,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class Config:
+    """What to run, from the command line and the device's defaults."""
+
     sizes: tuple[int, ...]
     steps: int
     reps: int
@@ -34,6 +36,7 @@ class Config:
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
+    """Command line -> Config; --quick and the device pick the defaults of what is not given."""
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="size 256 only, fewer steps and repetitions, within a time budget")
@@ -76,10 +79,12 @@ def device_name(device: object) -> str:
 
 
 def log(message: str) -> None:
+    """Print a line of the run log at once (the log is read while the benchmark runs)."""
     print(message, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; the last line printed is the RESULT line."""
     start = time.perf_counter()
     config = parse_args(argv)
     # tests/support/host.py pins ComfyUI to the CPU unless GLIGEN_TEST_DEVICE=gpu

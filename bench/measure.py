@@ -48,6 +48,7 @@ class RunTiming:
 
     @property
     def contended(self) -> bool:
+        """Other processes used more than CONTENDED of the CPUs during the run."""
         return self.others_cpu is not None and self.others_cpu > CONTENDED
 
 
@@ -129,6 +130,7 @@ class PeakMemory:
             return False
 
     def reset(self) -> None:
+        """Start a new peak from what is in memory now."""
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -137,6 +139,7 @@ class PeakMemory:
             CLEAR_REFS.write_text("5")
 
     def peak_bytes(self) -> int:
+        """The peak since the last reset."""
         if self.device.type == "cuda":
             return int(torch.cuda.max_memory_allocated(self.device))
         if self.method.startswith("VmHWM"):

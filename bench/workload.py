@@ -91,10 +91,12 @@ class Host:
 
     @property
     def device(self) -> torch.device:
+        """Where ComfyUI runs the UNet."""
         return self.model.load_device
 
     @property
     def dtype(self) -> torch.dtype:
+        """The UNet's weight dtype (float32 on the CPU, float16 on most GPUs)."""
         return self.model.model.get_dtype()
 
 
@@ -123,6 +125,7 @@ class Variant:
 
 
 def plain_variant(host: Host) -> Variant:
+    """The base model as loaded: no GLIGEN."""
     return Variant("plain", "plain SD1.5", host.model, lambda _size: host.positive, lambda n: [False] * n)
 
 
