@@ -7,9 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .pose import COCO17_JOINTS, Person
-
-JOINTS = len(COCO17_JOINTS)
+from .pose import JOINTS, Person
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,9 @@ import torch
 from torch import nn
 
 from .fourier import BOX_FOURIER_FREQS, fourier_embed
+from .pose import JOINTS, MAX_PERSONS
 from .position_net import grounding_mlp
 
-MAX_PERSONS = 8
-JOINTS = 17
 POINT_FOURIER_DIM = BOX_FOURIER_FREQS * 2 * 2  # 2: sin/cos, 2: xy
 
 

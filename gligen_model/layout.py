@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import GligenInputError
-from .pose import COCO17_JOINTS, Person
+from .pose import COCO17_JOINTS, JOINTS, MAX_PERSONS, Person
 
 LAYOUT_VERSION = 1
 MAX_OBJECTS = 30
@@ -30,8 +30,6 @@ EDITOR_KEYS = {"id", "color", "locked"}
 OBJECT_KEYS = {"phrase", "box"} | EDITOR_KEYS
 TOP_KEYS = {"version", "width", "height", "objects", "persons"}
 PERSON_KEYS = {"keypoints"} | EDITOR_KEYS
-MAX_PERSONS = 8
-JOINTS = 17
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ from .checkpoint import GligenCheckpoint, Variant
 from .errors import GligenInputError
 from .fuser import GatedSelfAttentionDense
 from .grounding import BoxGrounding, PoseGrounding
-from .keypoint_net import JOINTS, MAX_PERSONS, KeypointPositionNet
+from .keypoint_net import KeypointPositionNet
 from .layout import MAX_OBJECTS
 from .ops import AttentionFn, sdpa_attention
+from .pose import JOINTS, MAX_PERSONS
 from .position_net import TextBoxPositionNet, TextImagePositionNet
 
 Grounding = BoxGrounding | PoseGrounding

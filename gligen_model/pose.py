@@ -24,6 +24,8 @@ OPENPOSE18_JOINTS = (
     "right_eye", "left_eye", "right_ear", "left_ear",
 )
 OPENPOSE18_TO_COCO17 = tuple(OPENPOSE18_JOINTS.index(name) for name in COCO17_JOINTS)
+JOINTS = len(COCO17_JOINTS)
+MAX_PERSONS = 8  # person slots of the keypoint checkpoint
 
 
 @dataclass(frozen=True)

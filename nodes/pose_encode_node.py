@@ -9,8 +9,7 @@ from comfy_api.latest import io
 
 from ..gligen_model import GligenInputError, parse_layout
 from ..gligen_model.grounding import PoseGrounding, pose_grounding
-from ..gligen_model.layout import MAX_PERSONS
-from ..gligen_model.pose import persons_from_pose_keypoint
+from ..gligen_model.pose import MAX_PERSONS, persons_from_pose_keypoint
 from .socket_types import CATEGORY, GroundingSocket
 
 PoseKeypointSocket = io.Custom("POSE_KEYPOINT")  # comfyui_controlnet_aux's type
