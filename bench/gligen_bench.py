@@ -99,7 +99,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from .measure import PeakMemory, timed_reps, warm_up
     from .report import SizeResult, format_size, result_line, summarize
-    from .workload import core_variant, fuser_weight_bytes, load_host, ours_variants, plain_variant, thirty_boxes
+    from .workload import (
+        Variant,
+        core_variant,
+        fuser_weight_bytes,
+        load_host,
+        ours_variants,
+        plain_variant,
+        thirty_boxes,
+    )
 
     host = load_host()
     on_cpu = host.device.type == "cpu"
@@ -114,16 +122,23 @@ def main(argv: list[str] | None = None) -> int:
     memory = PeakMemory(host.device)
     boxes = thirty_boxes()
     warmups = {}
+
+    def warm(variant: Variant, size: int, count_flops: bool) -> None:
+        result = warm_up(host, variant, size, memory, count_flops)
+        warmups[variant.name, size] = result
+        flops = "" if result.flops_total is None else f", {result.flops_total / 1e9:.1f} GFLOP"
+        log(f"  warm-up {variant.name:<10} {size}: peak {result.peak_bytes / 2**30:.3f} GiB{flops}")
+
     plain = plain_variant(host)
     for size in config.sizes:  # before any GLIGEN weights are in memory
-        warmups[plain.name, size] = warm_up(host, plain, size, memory, count_flops=True)
+        warm(plain, size, count_flops=True)
     ours1, ours03 = ours_variants(host, boxes)
     for size in config.sizes:
-        warmups[ours1.name, size] = warm_up(host, ours1, size, memory, count_flops=True)
-        warmups[ours03.name, size] = warm_up(host, ours03, size, memory, count_flops=False)
+        warm(ours1, size, count_flops=True)
+        warm(ours03, size, count_flops=False)
     core = core_variant(host, boxes)
     for size in config.sizes:
-        warmups[core.name, size] = warm_up(host, core, size, memory, count_flops=True)
+        warm(core, size, count_flops=True)
     log(f"warm-up runs done at {time.perf_counter() - start:.1f} s; peak memory by {memory.method}")
 
     variants = [plain, core, ours1, ours03]
@@ -139,14 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         summaries.append(summarize(SizeResult(
             size, config.steps, runs, {v.name: warmups[v.name, size] for v in variants},
             {v.name: v.grounded_steps(config.steps) for v in variants}, fuser_weight_bytes(ours1))))
-
-    log("")
-    log(f"GLIGEN Suite benchmark on {host.device} ({host.dtype}), 30 objects, euler, cfg 7.5, "
-        f"total {time.perf_counter() - start:.0f} s")
-    for summary in summaries:
         log("")
-        log(format_size(summary, on_cpu))
-    log("")
+        log(format_size(summaries[-1], on_cpu))  # each size's table as soon as it is measured
+        log("")
+
+    log(f"GLIGEN Suite benchmark on {host.device} ({device_name(host.device)}, {host.dtype}), 30 objects, "
+        f"euler, cfg 7.5, total {time.perf_counter() - start:.0f} s")
     log(f"RESULT line for {summaries[-1].size} x {summaries[-1].size}:")
     log(result_line(summaries[-1]))
     return 0
