@@ -1,15 +1,24 @@
-"""The layout JSON (schema version 1): what the encode node's `layout` widget holds.
+"""The layout JSON (schema version 1): what the encode nodes' `layout` widget holds.
 
     {"version": 1, "width": 512, "height": 512,
      "objects": [{"phrase": "a red cat", "box": [x0, y0, x1, y1]}, ...]}
 
 `width` / `height`: the canvas in pixels; boxes are pixel xyxy on that canvas, origin top-left,
-x0 < x1, y0 < y1, inside the canvas. An optional "persons" list (at most 8) holds poses for the
-keypoint model: {"keypoints": [[x, y] or null, ... 17 entries in COCO order]}, pixels again;
-"objects" may then be left out. Both reach the model normalized to [0, 1], so a layout drawn at
-512x512 applies unchanged to any output size of the same aspect ratio.
-Objects may also carry editor-only keys ("id", "color", "locked"), which the model ignores.
-At most 30 objects (the published checkpoints were trained with 30 slots).
+x0 < x1, y0 < y1, inside the canvas. Both reach the model normalized to [0, 1], so a layout drawn
+at 512x512 applies unchanged to any output size of the same aspect ratio.
+
+Optional object keys (all additive, so every v1 layout stays valid):
+- "image": index into the encode node's IMAGE batch: the object's reference image (text-image
+  model). An object needs a phrase, an image, or both.
+- "strength": how strongly the picture attends to this object's grounding tokens, >= 0
+  (1 = as trained, 0 = ignored); see docs/design.md.
+- A *style* object is an image with no phrase and no box, or with a box covering the whole
+  canvas: the paper's style token, placed at the authors' "no location" box [0, 1, 0, 1].
+An optional "persons" list (at most 8) holds poses for the keypoint model:
+{"keypoints": [[x, y] or null, ... 17 entries in COCO order], "strength": 1}, pixels again;
+"objects" may then be left out. Objects and persons may also carry editor-only keys ("id",
+"color", "locked", "name"), which the model ignores. At most 30 objects (the published
+checkpoints were trained with 30 slots).
 """
 
 from __future__ import annotations
@@ -26,25 +35,37 @@ LAYOUT_VERSION = 1
 MAX_OBJECTS = 30
 MAX_CANVAS = 16384
 MAX_LAYOUT_CHARS = 1_000_000
-EDITOR_KEYS = {"id", "color", "locked"}
-OBJECT_KEYS = {"phrase", "box"} | EDITOR_KEYS
+MAX_STRENGTH = 5.0
+MAX_IMAGE_INDEX = 4095
+# The authors' location for a style image (x0 = 0, y0 = 1, x1 = 0, y1 = 1: "no location").
+STYLE_BOX = (0.0, 1.0, 0.0, 1.0)
+EDITOR_KEYS = {"id", "color", "locked", "name"}
+OBJECT_KEYS = {"phrase", "box", "image", "strength"} | EDITOR_KEYS
 TOP_KEYS = {"version", "width", "height", "objects", "persons"}
-PERSON_KEYS = {"keypoints"} | EDITOR_KEYS
+PERSON_KEYS = {"keypoints", "strength"} | EDITOR_KEYS
 
 
 @dataclass(frozen=True)
-class GroundedPhrase:
-    """One object: its phrase and its box as normalized xyxy in [0, 1]."""
+class LayoutObject:
+    """One object of a layout.
+
+    phrase: what it is ("" for an image-only object); box: normalized xyxy in [0, 1] (STYLE_BOX
+    for a style object); image: index into the encode node's IMAGE batch, or None;
+    strength: attention weight of its tokens (1 = as trained); style: the paper's style token.
+    """
 
     phrase: str
     box: tuple[float, float, float, float]
+    image: int | None = None
+    strength: float = 1.0
+    style: bool = False
 
 
 @dataclass(frozen=True)
 class Layout:
     width: int
     height: int
-    objects: tuple[GroundedPhrase, ...]
+    objects: tuple[LayoutObject, ...]
     persons: tuple[Person, ...] = ()
 
 
@@ -107,19 +128,27 @@ def _canvas_size(data: dict[str, Any], key: str) -> int:
     return value
 
 
-def _parse_object(obj: Any, index: int, width: int, height: int) -> GroundedPhrase:
+def _parse_object(obj: Any, index: int, width: int, height: int) -> LayoutObject:
     if not isinstance(obj, dict):
         raise GligenInputError(f"Layout object {index} must be a JSON object like "
                                '{"phrase": "a cat", "box": [x0, y0, x1, y1]}.')
     unknown = sorted(set(obj) - OBJECT_KEYS)
     if unknown:
         raise GligenInputError(f"Layout object {index} has unknown keys {unknown}; allowed are {sorted(OBJECT_KEYS)}.")
-    phrase = obj.get("phrase")
-    if not isinstance(phrase, str) or not phrase.strip():
+    image = _image_index(obj, index)
+    phrase = obj.get("phrase", "")
+    if not isinstance(phrase, str) or (not phrase.strip() and image is None):
         raise GligenInputError(f"Layout object {index} has an empty phrase: describe what goes in its box "
-                               "(e.g. \"a red cat\"), or delete the object.")
-    label = f"Layout object {index} ('{_short(phrase)}')"
+                               "(e.g. \"a red cat\"), give it a reference \"image\", or delete the object.")
+    phrase = phrase.strip()
+    label = f"Layout object {index} ('{_short(phrase)}')" if phrase else f"Layout object {index} (image {image})"
+    strength = _strength(obj, label)
     box = obj.get("box")
+    if box is None:
+        if phrase or "box" in obj:
+            raise GligenInputError(f"{label} has no \"box\": give [x0, y0, x1, y1] in pixels. Only an image "
+                                   "without a phrase may leave it out (a style image).")
+        return LayoutObject("", STYLE_BOX, image, strength, style=True)
     if (not isinstance(box, list) or len(box) != 4
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
         raise GligenInputError(f"{label}: \"box\" must be four numbers [x0, y0, x1, y1] in pixels, got {box!r}.")
@@ -131,7 +160,28 @@ def _parse_object(obj: Any, index: int, width: int, height: int) -> GroundedPhra
     if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
         raise GligenInputError(f"{label}: the box {box} lies outside the {width}x{height} canvas; move it inside "
                                "(0 <= x <= width, 0 <= y <= height) or enlarge the canvas.")
-    return GroundedPhrase(phrase.strip(), (x0 / width, y0 / height, x1 / width, y1 / height))
+    if not phrase and (x0, y0, x1, y1) == (0.0, 0.0, float(width), float(height)):
+        return LayoutObject("", STYLE_BOX, image, strength, style=True)  # an image over the whole picture
+    return LayoutObject(phrase, (x0 / width, y0 / height, x1 / width, y1 / height), image, strength)
+
+
+def _image_index(obj: dict[str, Any], index: int) -> int | None:
+    image = obj.get("image")
+    if image is None:
+        return None
+    if isinstance(image, bool) or not isinstance(image, int) or not 0 <= image <= MAX_IMAGE_INDEX:
+        raise GligenInputError(f"Layout object {index}: \"image\" is {image!r}; it must be the index (0, 1, ...) "
+                               "of the object's reference image in the encode node's IMAGE batch.")
+    return image
+
+
+def _strength(entry: dict[str, Any], label: str) -> float:
+    value = entry.get("strength", 1.0)
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or not 0.0 <= value <= MAX_STRENGTH):
+        raise GligenInputError(f"{label}: \"strength\" is {value!r}; use a number from 0 to {MAX_STRENGTH:g} "
+                               "(1 = as trained, 0 = ignored).")
+    return float(value)
 
 
 def _short(text: str, limit: int = 40) -> str:
@@ -165,4 +215,4 @@ def _parse_person(person: Any, index: int, width: int, height: int) -> Person:
         joints.append((x / width, y / height))
     if all(j is None for j in joints):
         raise GligenInputError(f"{label} has no visible keypoint: place at least one joint, or remove the person.")
-    return Person(tuple(joints))
+    return Person(tuple(joints), _strength(person, label))

@@ -30,9 +30,11 @@ MAX_PERSONS = 8  # person slots of the keypoint checkpoint
 
 @dataclass(frozen=True)
 class Person:
-    """17 COCO joints; each (x, y) normalized to [0, 1], or None when not visible."""
+    """17 COCO joints; each (x, y) normalized to [0, 1], or None when not visible.
+    strength: attention weight of the person's 17 tokens (1 = as trained)."""
 
     joints: tuple[tuple[float, float] | None, ...]
+    strength: float = 1.0
 
 
 def person_from_openpose18(flat: Sequence[float], width: float, height: float,

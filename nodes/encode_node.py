@@ -17,6 +17,10 @@ from .socket_types import CATEGORY, GroundingSocket
 def encode_layout(clip: Any, layout_json: str, previous: BoxGrounding | None = None) -> BoxGrounding:
     """Parse the layout, embed all phrases in one CLIP batch, and append to `previous` if given."""
     layout = parse_layout(layout_json)
+    with_images = [i for i, o in enumerate(layout.objects, 1) if o.image is not None]
+    if with_images:
+        raise GligenInputError(f"Layout objects {with_images} refer to reference images, which this version of the "
+                               "encode node cannot embed yet. Remove their \"image\" keys.")
     phrases = [o.phrase for o in layout.objects]
     embeddings = encode_phrases(clip, phrases)
     boxes = torch.tensor([o.box for o in layout.objects], dtype=torch.float32).reshape(-1, 4)
