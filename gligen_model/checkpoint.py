@@ -21,6 +21,7 @@ import torch
 
 from .errors import GligenInputError
 from .file_reading import read_weights_file
+from .image_projection import find_text_projection
 from .position_net import BOX_FOURIER_DIM, MLP_HIDDEN
 
 POINT_FOURIER_DIM = 32  # 8 freqs x sin/cos x (x, y)
@@ -61,7 +62,11 @@ class FuserWeights:
 
 @dataclass(frozen=True)
 class GligenCheckpoint:
-    """A validated GLIGEN file: fusers in UNet order plus the position net's tensors."""
+    """A validated GLIGEN file: fusers in UNet order plus the position net's tensors.
+
+    image_projection: CLIP-L's text projection P (768, 768) when a text-image file carries it
+    (see image_projection.py), else None.
+    """
 
     name: str
     layout: str
@@ -69,6 +74,7 @@ class GligenCheckpoint:
     fusers: tuple[FuserWeights, ...]
     position_net: dict[str, torch.Tensor]
     inpainting: bool
+    image_projection: torch.Tensor | None = None
 
     @property
     def context_dim(self) -> int:
@@ -127,8 +133,9 @@ def parse_gligen_state_dict(raw: dict[str, Any], name: str) -> GligenCheckpoint:
     variant = detect_variant(position_net, name)
     if variant in ENTITY_NULL_KEY:
         _check_position_net(variant, position_net, fusers[0].context_dim, name)
+    projection = find_text_projection(state) if variant == Variant.TEXT_IMAGE_BOX else None
     return GligenCheckpoint(name=name, layout=layout, variant=variant, fusers=fusers,
-                            position_net=position_net, inpainting=_is_inpainting(state))
+                            position_net=position_net, inpainting=_is_inpainting(state), image_projection=projection)
 
 
 def detect_variant(position_net: dict[str, torch.Tensor], name: str) -> Variant:

@@ -76,14 +76,20 @@ class GatedSelfAttentionDense(nn.Module):
         self.alpha_dense = nn.Parameter(torch.empty((), device="meta"))
         self.attention = attention
 
-    def forward(self, x: torch.Tensor, objs: torch.Tensor, beta: float, heads: int) -> torch.Tensor:
-        """x: (B, N_visual, C) visual tokens; objs: (B, M, context_dim) grounding tokens; beta: schedule scale."""
+    def forward(self, x: torch.Tensor, objs: torch.Tensor, beta: float, heads: int,
+                grounding_bias: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, N_visual, C) visual tokens; objs: (B, M, context_dim) grounding tokens; beta: schedule scale.
+        grounding_bias: (B, M) additive attention logits for the grounding keys (per-object strength), or None."""
         n_visual = x.shape[1]
         grounding = self.linear(objs)                                  # (B, M, C)
         h = self.norm1(torch.cat([x, grounding], dim=1))                # (B, N_visual + M, C)
         # Only the visual rows of the attention output are kept, so only they need queries.
         q = self.attn.to_q(h[:, :n_visual])
-        attended = self.attention(q, self.attn.to_k(h), self.attn.to_v(h), heads)
+        mask = None
+        if grounding_bias is not None:  # visual keys get 0; (B, 1, N_visual + M) broadcasts over queries
+            visual = grounding_bias.new_zeros(grounding_bias.shape[0], n_visual)
+            mask = torch.cat([visual, grounding_bias], dim=1).to(x.device, q.dtype)[:, None, :]
+        attended = self.attention(q, self.attn.to_k(h), self.attn.to_v(h), heads, mask=mask)
         gate_attn = beta * torch.tanh(self.alpha_attn).to(x.device, x.dtype)
         x = x + gate_attn * self.attn.to_out(attended)
         gate_dense = beta * torch.tanh(self.alpha_dense).to(x.device, x.dtype)

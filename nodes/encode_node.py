@@ -8,34 +8,43 @@ import torch
 from comfy_api.latest import io
 
 from ..gligen_model import GligenInputError, parse_layout
-from ..gligen_model.grounding import BoxGrounding
+from ..gligen_model.grounding import BoxGrounding, concat_box_groundings
 from ..gligen_model.layout import MAX_OBJECTS, default_layout_json
+from .image_encoding import reference_image_embeddings
 from .phrase_encoding import encode_phrases
 from .socket_types import CATEGORY, GroundingSocket
 
 
-def encode_layout(clip: Any, layout_json: str, previous: BoxGrounding | None = None) -> BoxGrounding:
-    """Parse the layout, embed all phrases in one CLIP batch, and append to `previous` if given."""
+def encode_layout(clip: Any, layout_json: str, previous: BoxGrounding | None = None, clip_vision: Any = None,
+                  images: torch.Tensor | None = None, crop_to_box: bool = False) -> BoxGrounding:
+    """Parse the layout, embed its phrases in one CLIP batch and its reference images with CLIP vision,
+    and append the objects to `previous` if given."""
     layout = parse_layout(layout_json)
-    with_images = [i for i, o in enumerate(layout.objects, 1) if o.image is not None]
-    if with_images:
-        raise GligenInputError(f"Layout objects {with_images} refer to reference images, which this version of the "
-                               "encode node cannot embed yet. Remove their \"image\" keys.")
-    phrases = [o.phrase for o in layout.objects]
-    embeddings = encode_phrases(clip, phrases)
-    boxes = torch.tensor([o.box for o in layout.objects], dtype=torch.float32).reshape(-1, 4)
-    if previous is None or len(previous) == 0:
-        return BoxGrounding(tuple(phrases), embeddings, boxes)
-    if not phrases:
-        return previous
-    total = len(previous) + len(phrases)
+    objects = layout.objects
+    image_embeddings = reference_image_embeddings(clip_vision, images, objects, crop_to_box)
+    with_phrase = [i for i, o in enumerate(objects) if o.phrase]
+    embedded = encode_phrases(clip, [objects[i].phrase for i in with_phrase])
+    phrase_embeddings = torch.zeros(len(objects), embedded.shape[1])
+    phrase_embeddings[with_phrase] = embedded
+    grounding = BoxGrounding(
+        phrases=tuple(o.phrase for o in objects),
+        phrase_embeddings=phrase_embeddings,
+        boxes=torch.tensor([o.box for o in objects], dtype=torch.float32).reshape(-1, 4),
+        image_embeddings=image_embeddings,
+        text_mask=torch.tensor([float(bool(o.phrase)) for o in objects]),
+        image_mask=torch.tensor([float(o.image is not None) for o in objects]),
+        strengths=torch.tensor([o.strength for o in objects], dtype=torch.float32),
+    )
+    if previous is None:
+        return grounding
+    total = len(previous) + len(grounding)
     if total > MAX_OBJECTS:
         raise GligenInputError(f"The chained layouts hold {total} objects; GLIGEN takes at most {MAX_OBJECTS}. "
                                "Remove objects from one of the encode nodes.")
-    if previous.phrase_embeddings.shape[1] != embeddings.shape[1]:
+    widths = {g.phrase_embeddings.shape[1] for g in (previous, grounding) if g.text_mask.any()}
+    if len(widths) > 1:
         raise GligenInputError("The chained encode nodes used different CLIP models; use the same SD1.x CLIP.")
-    return BoxGrounding(previous.phrases + tuple(phrases),
-                            torch.cat([previous.phrase_embeddings, embeddings]), torch.cat([previous.boxes, boxes]))
+    return concat_box_groundings(previous, grounding)
 
 
 class GligenTextBoxEncode(io.ComfyNode):
@@ -45,8 +54,9 @@ class GligenTextBoxEncode(io.ComfyNode):
             node_id="GLIGENSuite_TextBoxEncode",
             display_name="GLIGEN Text-Box Encode (Suite)",
             category=CATEGORY,
-            description="Turns a layout (phrases with boxes, JSON schema v1, see docs/nodes.md) into grounding "
-                        "for GLIGEN Apply. All phrases are encoded by the CLIP in one batch.",
+            description="Turns a layout (phrases and/or reference images with boxes, JSON schema v1, see "
+                        "docs/nodes.md) into grounding for GLIGEN Apply. All phrases are encoded by the CLIP in one "
+                        "batch; reference images (text-image-box checkpoint) by CLIP ViT-L/14.",
             inputs=[
                 io.Clip.Input("clip", tooltip="The CLIP of your SD1.x checkpoint."),
                 io.String.Input("layout", multiline=True, default=default_layout_json(),
@@ -54,12 +64,20 @@ class GligenTextBoxEncode(io.ComfyNode):
                                         '[{"phrase": "...", "box": [x0, y0, x1, y1]}]}; pixels on a W x H canvas.'),
                 GroundingSocket.Input("append_to", optional=True,
                                       tooltip="Grounding from another encode node to add these objects to."),
+                io.ClipVision.Input("clip_vision", optional=True,
+                                    tooltip="CLIP ViT-L/14 (Load CLIP Vision), for objects with an \"image\"."),
+                io.Image.Input("images", optional=True,
+                               tooltip="Reference images; an object's \"image\" is its index in this batch."),
+                io.Boolean.Input("crop_images_to_boxes", default=False,
+                                 tooltip="Embed only the part of each reference image inside the object's box (as in "
+                                         "training, which used crops); off: the whole image."),
             ],
             outputs=[GroundingSocket.Output(display_name="grounding")],
         )
 
     @classmethod
-    def execute(cls, clip: Any, layout: str, append_to: BoxGrounding | None = None) -> io.NodeOutput:
+    def execute(cls, clip: Any, layout: str, crop_images_to_boxes: bool = False, append_to: BoxGrounding | None = None,
+                clip_vision: Any = None, images: torch.Tensor | None = None) -> io.NodeOutput:
         if clip is None:
             raise GligenInputError("The encode node needs a CLIP: connect the CLIP output of your SD1.x checkpoint.")
-        return io.NodeOutput(encode_layout(clip, layout, append_to))
+        return io.NodeOutput(encode_layout(clip, layout, append_to, clip_vision, images, crop_images_to_boxes))

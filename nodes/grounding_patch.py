@@ -33,7 +33,8 @@ class GroundingPatch:
         self.model_sampling = model_sampling
         self.key = f"gligen_suite.{next(_patch_ids)}"
         self._tokens: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
-        self._batched: dict[tuple[Any, ...], torch.Tensor] = {}
+        self._batched: dict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor | None]] = {}
+        self._bias = gligen.token_bias(grounding)  # (1, M) or None: per-object strengths
         self._sigma_list: tuple[Any, list[float]] | None = None
 
     # ---- per diffusion-model call -------------------------------------------------------------
@@ -44,7 +45,7 @@ class GroundingPatch:
         state = None
         if beta != 0.0:
             chunks = transformer_options.get("cond_or_uncond") or [0]
-            state = (beta, self.batched_tokens(chunks, x.shape[0], x.device, x.dtype))
+            state = (beta, *self.batched_tokens(chunks, x.shape[0], x.device, x.dtype))
         transformer_options[self.key] = state
         return executor(x, *args, **kwargs)
 
@@ -66,13 +67,21 @@ class GroundingPatch:
             self._sigma_list = (sample_sigmas, [float(s) for s in sample_sigmas.tolist()])
         return self._sigma_list[1]
 
-    def batched_tokens(self, chunks: list[int], batch: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """(batch, M, D): each chunk of batch // len(chunks) rows gets cond or null tokens (built once per shape)."""
+    def batched_tokens(self, chunks: list[int], batch: int, device: torch.device,
+                       dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Tokens (batch, M, D) and strength bias (batch, M) or None: each chunk of batch // len(chunks) rows
+        gets the layout's tokens (and bias) or the null tokens (bias 0). Built once per shape."""
         key = (tuple(chunks), batch, device, dtype)
         if key not in self._batched:
             cond, null = self.tokens(device, dtype)
-            rows = [null if c == UNCOND and not self.ground_negative else cond for c in chunks]
-            self._batched[key] = torch.cat(rows).repeat_interleave(batch // len(chunks), dim=0)
+            grounded = [c != UNCOND or self.ground_negative for c in chunks]
+            rows = torch.cat([cond if g else null for g in grounded]).repeat_interleave(batch // len(chunks), dim=0)
+            bias = None
+            if self._bias is not None:
+                zero = torch.zeros_like(self._bias)
+                bias = torch.cat([self._bias if g else zero for g in grounded])
+                bias = bias.repeat_interleave(batch // len(chunks), dim=0).to(device, dtype)
+            self._batched[key] = (rows, bias)
         return self._batched[key]
 
     def tokens(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,9 +99,9 @@ class GroundingPatch:
         state = extra_options.get(self.key)
         if state is None or extra_options.get("block_index", 0) != 0:
             return x
-        beta, objs = state
+        beta, objs, bias = state
         fuser = self.gligen.fusers[extra_options["transformer_index"]]
-        return fuser(x, objs, beta, extra_options["n_heads"])
+        return fuser(x, objs, beta, extra_options["n_heads"], bias)
 
     def to(self, *_args: Any, **_kwargs: Any) -> GroundingPatch:
         """ComfyUI moves patches with the model; the fusers move with their own ModelPatcher."""

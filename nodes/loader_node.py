@@ -10,7 +10,11 @@ from comfy.ldm.modules.attention import optimized_attention
 from comfy_api.latest import io
 
 from ..gligen_model import GligenInputError, GligenModel, load_gligen_checkpoint
+from ..gligen_model.image_projection import load_text_projection
 from .socket_types import CATEGORY, GligenModelSocket
+
+FROM_GLIGEN_FILE = "from the GLIGEN file"
+PROJECTION_FOLDERS = ("text_encoders", "clip_vision", "gligen")  # where CLIP-L's text projection may be found
 
 
 def gligen_file_path(name: str) -> str:
@@ -22,10 +26,32 @@ def gligen_file_path(name: str) -> str:
     return folder_paths.get_full_path_or_raise("gligen", name)
 
 
-def load_gligen_patcher(path: str) -> comfy.model_patcher.ModelPatcher:
-    """Read a GLIGEN file strictly and wrap it so ComfyUI loads/offloads it with the UNet."""
+def projection_choices() -> list[str]:
+    """The loader's image_projection options: the GLIGEN file itself, or any file of PROJECTION_FOLDERS."""
+    return [FROM_GLIGEN_FILE] + [f"{folder}/{name}" for folder in PROJECTION_FOLDERS
+                                 for name in folder_paths.get_filename_list(folder)]
+
+
+def projection_file_path(choice: str) -> str | None:
+    """The file chosen for image_projection, or None for the GLIGEN file's own; refuse unlisted names."""
+    if choice == FROM_GLIGEN_FILE:
+        return None
+    folder, _, name = choice.partition("/")
+    if folder not in PROJECTION_FOLDERS or name not in folder_paths.get_filename_list(folder):
+        raise GligenInputError(
+            f"image_projection '{choice}' is not a file in models/{'/'.join(PROJECTION_FOLDERS)}. Put the file "
+            "holding CLIP-L's text projection (e.g. clip_l.safetensors) in models/text_encoders and press 'r' to "
+            "refresh the list.")
+    return folder_paths.get_full_path_or_raise(folder, name)
+
+
+def load_gligen_patcher(path: str, projection_path: str | None = None) -> comfy.model_patcher.ModelPatcher:
+    """Read a GLIGEN file strictly and wrap it so ComfyUI loads/offloads it with the UNet.
+    projection_path: a file holding CLIP-L's text projection (for reference images), else the GLIGEN file's."""
     checkpoint = load_gligen_checkpoint(path)
-    model = GligenModel(checkpoint, operations=comfy.ops.manual_cast, attention=optimized_attention)
+    projection = load_text_projection(projection_path) if projection_path else None
+    model = GligenModel(checkpoint, operations=comfy.ops.manual_cast, attention=optimized_attention,
+                        image_projection=projection)
     if comfy.model_management.should_use_fp16():
         model = model.half()
     return comfy.model_patcher.ModelPatcher(
@@ -41,12 +67,20 @@ class GligenLoader(io.ComfyNode):
             display_name="GLIGEN Loader (Suite)",
             category=CATEGORY,
             description="Loads a GLIGEN checkpoint from models/gligen: ComfyUI's pruned safetensors, the "
-                        "authors' official file, or diffusers' gated UNet weights.",
-            inputs=[io.Combo.Input("gligen_name", options=folder_paths.get_filename_list("gligen"),
-                                   tooltip="A GLIGEN file in models/gligen.")],
+                        "authors' official file, or diffusers' gated UNet weights. For reference images "
+                        "(text-image-box checkpoint), image_projection names where CLIP-L's text projection comes "
+                        "from when the GLIGEN file does not carry it.",
+            inputs=[
+                io.Combo.Input("gligen_name", options=folder_paths.get_filename_list("gligen"),
+                               tooltip="A GLIGEN file in models/gligen."),
+                io.Combo.Input("image_projection", options=projection_choices(), default=FROM_GLIGEN_FILE,
+                               tooltip="Only for reference images: a file holding CLIP-L's text projection, e.g. "
+                                       "clip_l.safetensors, the authors' projection_matrix, or diffusers' "
+                                       "image_project weights."),
+            ],
             outputs=[GligenModelSocket.Output(display_name="gligen")],
         )
 
     @classmethod
-    def execute(cls, gligen_name: str) -> io.NodeOutput:
-        return io.NodeOutput(load_gligen_patcher(gligen_file_path(gligen_name)))
+    def execute(cls, gligen_name: str, image_projection: str = FROM_GLIGEN_FILE) -> io.NodeOutput:
+        return io.NodeOutput(load_gligen_patcher(gligen_file_path(gligen_name), projection_file_path(image_projection)))

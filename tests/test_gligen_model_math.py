@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from support.gligen_files import SD15_BLOCKS, text_box_state_dict
+from support.gligen_files import SD15_BLOCKS, text_box_state_dict, variant_state_dict
 from support.pack import import_pack
 
 import_pack()
@@ -125,3 +125,53 @@ def test_step_of_sigma_handles_exact_and_intermediate_sigmas() -> None:
 def test_full_size_file_has_the_published_parameter_count() -> None:
     model = GligenModel(parse_gligen_state_dict(text_box_state_dict(SD15_BLOCKS), "full"))
     assert sum(p.numel() for p in model.parameters()) == 209_102_240
+
+
+# ---- per-object strength: an additive attention logit log(strength) on the object's tokens -------
+
+def test_strength_two_equals_the_token_attended_twice(tiny_model: GligenModel) -> None:
+    fuser = tiny_model.fusers[0]
+    gen = torch.Generator().manual_seed(2)
+    x, objs = torch.randn(1, 16, 320, generator=gen), torch.randn(1, 5, 768, generator=gen)
+    bias = torch.zeros(1, 5)
+    bias[0, 1] = math.log(2.0)
+    duplicated = torch.cat([objs, objs[:, 1:2]], dim=1)  # softmax over [.., t, .., t] = weight 2 on t
+    with torch.no_grad():
+        torch.testing.assert_close(fuser(x, objs, 1.0, 8, bias), fuser(x, duplicated, 1.0, 8), rtol=1e-4, atol=1e-5)
+
+
+def test_zero_strength_tokens_are_not_attended(tiny_model: GligenModel) -> None:
+    from gligen_suite.gligen_model.model import ZERO_STRENGTH_BIAS
+
+    fuser = tiny_model.fusers[0]
+    gen = torch.Generator().manual_seed(3)
+    x, objs = torch.randn(2, 16, 320, generator=gen), torch.randn(2, 5, 768, generator=gen)
+    bias = torch.zeros(2, 5)
+    bias[:, 3:] = ZERO_STRENGTH_BIAS
+    with torch.no_grad():
+        torch.testing.assert_close(fuser(x, objs, 1.0, 8, bias), fuser(x, objs[:, :3], 1.0, 8), rtol=1e-4, atol=1e-5)
+        assert (fuser(x, objs, 1.0, 8, bias) - fuser(x, objs, 1.0, 8)).abs().max() > 1e-4
+
+
+def test_token_bias_covers_each_objects_tokens(tiny_model: GligenModel) -> None:
+    from gligen_suite.gligen_model.grounding import BoxGrounding, PoseGrounding
+    from gligen_suite.gligen_model.model import ZERO_STRENGTH_BIAS
+
+    def boxes(strengths: list[float]) -> BoxGrounding:
+        n = len(strengths)
+        return BoxGrounding(("x",) * n, torch.zeros(n, 768), torch.zeros(n, 4), strengths=torch.tensor(strengths))
+
+    assert tiny_model.token_bias(boxes([1.0, 1.0])) is None  # all 1: no bias, the unmasked kernel path
+    bias = tiny_model.token_bias(boxes([2.0, 0.0, 1.0]))
+    assert bias.shape == (1, 30)
+    torch.testing.assert_close(bias[0, :4], torch.tensor([math.log(2.0), ZERO_STRENGTH_BIAS, 0.0, 0.0]))
+    keypoint = GligenModel(parse_gligen_state_dict(
+        variant_state_dict([("input_blocks.1.1", 320)], "keypoint", seed=2), "kp.safetensors"))
+    poses = PoseGrounding(torch.zeros(2, 17, 2), torch.ones(2, 17), torch.tensor([1.0, 0.5]))
+    bias = keypoint.token_bias(poses)
+    assert bias.shape == (1, 136) and bias[0, :17].eq(0).all() and bias[0, 34:].eq(0).all()
+    torch.testing.assert_close(bias[0, 17:34], torch.full((17,), math.log(0.5)))
+    text_image = GligenModel(parse_gligen_state_dict(
+        variant_state_dict([("input_blocks.1.1", 320)], "text-image-box", seed=2), "ti.safetensors"))
+    bias = text_image.token_bias(boxes([3.0]))
+    assert bias.shape == (1, 60) and bias[0, 0] == bias[0, 30] == math.log(3.0)
