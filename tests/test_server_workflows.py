@@ -2,9 +2,12 @@
 
 For each `example_workflows/*.json` (picked up by glob): the UI workflow is converted to an API prompt
 the way the pinned frontend would send it, shrunk for speed (latent size and steps, by class_type),
-and run. The model files it references (`ckpt_name`, `gligen_name`) are provided under those names:
-the tiny random SD1.5 and a random GLIGEN text-box file whose fusers match that UNet's transformer
-blocks (the published file has 16 full-size fusers and would not fit the stand-in).
+and run. The files it references are provided under those names: the tiny random SD1.5
+(`ckpt_name`), a random GLIGEN file of the variant the name suggests whose fusers match that UNet's
+transformer blocks (`gligen_name`; the published files have 16 full-size fusers and would not fit
+the stand-in), a random CLIP ViT-L/14 that also carries a text projection, like openai's full CLIP
+file (`clip_name` of CLIPVisionLoader, and the GLIGEN loader's `image_projection`), and a random
+picture for LoadImage's `image`.
 
 A GLIGEN prompt must leave the base model as it found it: after the grounded workflow, the same
 graph without the GLIGEN nodes gives the same pixels as on a server that never ran GLIGEN.
@@ -20,7 +23,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 from support.base_models import cached_sd15_checkpoint, sd15_transformer_blocks
+from support.clip_vision_files import cached_vit_l14_file
 from support.gligen_files import variant_for_file_name, variant_state_dict, write_safetensors
 from support.server import PACK_DIR_NAME, ComfyServer, PromptFailed, PromptRejected
 from support.workflow_api import ui_to_api
@@ -30,8 +35,12 @@ pytestmark = pytest.mark.server
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO_ROOT / "example_workflows").glob("*.json"))
 TEXT_BOX_EXAMPLE = REPO_ROOT / "example_workflows" / "gligen_text_box.json"
-# API input name -> models/<folder>; a stand-in is provided for each value a workflow uses.
-STAND_IN_FOLDERS = {"ckpt_name": "checkpoints", "gligen_name": "gligen"}
+# (class_type, API input name) -> models/<folder> ("input": the input folder); a stand-in is provided for each
+# value a workflow uses. The GLIGEN loader's image_projection names "<folder>/<file>" itself.
+STAND_IN_FOLDERS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
+                    ("GLIGENSuite_Loader", "gligen_name"): "gligen",
+                    ("CLIPVisionLoader", "clip_name"): "clip_vision", ("LoadImage", "image"): "input"}
+PROJECTION_INPUT = ("GLIGENSuite_Loader", "image_projection")
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", ".gguf")
 SIZE = 128  # EmptyLatentImage width/height for the test runs
 # KSampler steps for the test runs. Grounding runs for int(fraction * steps) steps (the authors' rounding),
@@ -66,8 +75,10 @@ def referenced_models(api: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:
         for key, value in node["inputs"].items():
             if not isinstance(value, str):
                 continue
-            if key in STAND_IN_FOLDERS:
-                found.add((STAND_IN_FOLDERS[key], value))
+            if (node["class_type"], key) in STAND_IN_FOLDERS:
+                found.add((STAND_IN_FOLDERS[node["class_type"], key], value))
+            elif (node["class_type"], key) == PROJECTION_INPUT and "/" in value:
+                found.add(tuple(value.split("/", 1)))  # type: ignore[arg-type]
             elif value.lower().endswith(MODEL_SUFFIXES):
                 pytest.fail(f"node {node_id} ({node['class_type']}) names model file {key}={value!r}; add a "
                             f"stand-in for {key!r} to STAND_IN_FOLDERS in {Path(__file__).name}")
@@ -113,6 +124,14 @@ class StandIns:
     def source(self, folder: str, name: str) -> Path:
         if folder == "checkpoints":
             return cached_sd15_checkpoint(tiny=True)
+        if folder == "clip_vision":
+            return cached_vit_l14_file()
+        if folder == "input":
+            picture = self.root / "picture.png"
+            if not picture.exists():
+                pixels = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(picture)
+            return picture
         if folder == "gligen":
             variant = variant_for_file_name(name)  # e.g. a "...keypoint..." file gets a keypoint stand-in
             if variant not in self._gligen:
@@ -123,7 +142,7 @@ class StandIns:
 
     def provide(self, server: ComfyServer, models: set[tuple[str, str]]) -> None:
         for folder, name in sorted(models):
-            target = server.model_dir(folder) / name
+            target = (server.input_dir if folder == "input" else server.model_dir(folder)) / name
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)  # names may hold subfolders
                 target.symlink_to(self.source(folder, name))

@@ -17,7 +17,12 @@ GLIGEN Suite needs two real model files to make pictures:
   2. a GLIGEN text-box file -> {HOST / 'models' / 'gligen'}
      e.g. gligen_sd14_textbox_pruned.safetensors (Hugging Face: comfyanonymous/GLIGEN_pruned_safetensors),
      or the authors' gligen/gligen-generation-text-box diffusion_pytorch_model.bin
-To try the example graph without them: ./dev run --stand-ins (random weights: it runs, the images are noise).
+For reference / style images (text-image-box model) also:
+  3. gligen-generation-text-image-box.bin -> {HOST / 'models' / 'gligen'}
+     (the authors' gligen/gligen-generation-text-image-box diffusion_pytorch_model.bin)
+  4. clip-vit-large-patch14.safetensors  -> {HOST / 'models' / 'clip_vision'}
+     (model.safetensors of openai/clip-vit-large-patch14)
+To try the example graphs without them: ./dev run --stand-ins (random weights: they run, the images are noise).
 """
 
 
@@ -53,7 +58,7 @@ def main() -> int:
 
         folder = write_stand_ins()
         sections.append(f"gligen_suite_stand_ins:\n  base_path: {folder}\n"
-                        "  checkpoints: checkpoints\n  gligen: gligen\n")
+                        "  checkpoints: checkpoints\n  gligen: gligen\n  clip_vision: clip_vision\n")
         print("\n*** Random-weight STAND-INS are active (.host/stand_ins): the graph runs, images are noise. ***\n")
     elif not (has_files(HOST / "models" / "checkpoints") and has_files(HOST / "models" / "gligen")):
         print(WEIGHTS_HELP)

@@ -15,13 +15,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.base_models import cached_sd15_checkpoint, sd15_transformer_blocks  # noqa: E402
+from support.clip_vision_files import cached_vit_l14_file  # noqa: E402
 from support.gligen_files import variant_for_file_name, variant_state_dict  # noqa: E402
 
 STAND_IN_DIR = ROOT / ".host" / "stand_ins"
 STAND_IN_METADATA = {"stand_in": "random weights: for trying the graph, not for images"}
 # Names the example workflows refer to.
 CHECKPOINT_NAME = "v1-5-pruned-emaonly.safetensors"
-GLIGEN_NAMES = ("gligen_sd14_textbox_pruned.safetensors", "gligen-generation-keypoint.bin")
+GLIGEN_NAMES = ("gligen_sd14_textbox_pruned.safetensors", "gligen-generation-keypoint.bin",
+                "gligen-generation-text-image-box.bin")
+CLIP_VISION_NAME = "clip-vit-large-patch14.safetensors"
 
 
 def write_stand_ins() -> Path:
@@ -30,6 +33,10 @@ def write_stand_ins() -> Path:
     if not checkpoint.is_file():
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         save_file(load_file(str(cached_sd15_checkpoint(tiny=True))), str(checkpoint), metadata=STAND_IN_METADATA)
+    clip_vision = STAND_IN_DIR / "clip_vision" / CLIP_VISION_NAME
+    if not clip_vision.is_file():
+        clip_vision.parent.mkdir(parents=True, exist_ok=True)
+        save_file(load_file(str(cached_vit_l14_file())), str(clip_vision), metadata=STAND_IN_METADATA)
     for name in GLIGEN_NAMES:  # safetensors content even under a .bin name: the loader reads by content
         gligen = STAND_IN_DIR / "gligen" / name
         if not gligen.is_file():

@@ -3,7 +3,8 @@
 The file has exactly the keys and shapes of openai/clip-vit-large-patch14's vision tower as
 ComfyUI stores it (`vision_model.*`, `visual_projection.weight`), taken from ComfyUI's own
 `CLIPVisionModelProjection` built from its `clip_vision_config_vitl.json`, so the host's
-`CLIPVisionLoader` detects it as ViT-L/14 (224 px). Weights are float8_e4m3fn (half the bytes
+`CLIPVisionLoader` detects it as ViT-L/14 (224 px). Like openai's full CLIP file it also carries
+CLIP-L's `text_projection.weight` (the host ignores it; GLIGEN's image projection reads it). Weights are float8_e4m3fn (half the bytes
 of fp16; the host casts them up on load), normal(0, 0.02), LayerNorms 1 / 0: enough for image
 features that depend on the image. Building imports ComfyUI (see `support.host.import_comfy`).
 """
@@ -22,7 +23,7 @@ from safetensors.torch import save_file
 from .base_models import cache_dir
 from .host import comfy_path, import_comfy
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 STORE_DTYPE = torch.float8_e4m3fn
 WEIGHT_STD = 0.02
 PROJECTION_DIM = 768
@@ -55,6 +56,7 @@ def build_vit_l14_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
             gen = torch.Generator().manual_seed(((seed << 32) ^ zlib.crc32(key.encode())) % 2**63)
             value = torch.empty(meta.shape).normal_(0.0, WEIGHT_STD, generator=gen)
         out[key] = value.to(STORE_DTYPE)
+    out["text_projection.weight"] = random_text_projection(seed).to(torch.float16)
     return out
 
 
