@@ -218,3 +218,30 @@ def test_incomplete_keypoint_position_net_is_listed(tmp_path: Path) -> None:
 def test_fusers_without_position_net(tmp_path: Path) -> None:
     state = {k: v for k, v in text_box_state_dict(SD15_BLOCKS[:1]).items() if ".fuser." in k}
     assert "no position net" in message_for(write_safetensors(state, tmp_path / "half.safetensors"))
+
+
+@pytest.mark.parametrize("layout", ["official", "diffusers", "comfyui-pruned"])
+def test_text_image_files_load_in_every_layout_with_their_projection(tmp_path: Path, layout: str) -> None:
+    """Official container (+ the authors' projection_matrix merged in), diffusers UNet + image_project, pruned."""
+    from gligen_suite.gligen_model.image_projection import load_text_projection
+
+    state = other_variant_state("text-image-box")
+    projection = torch.randn(768, 768, generator=torch.Generator().manual_seed(9))
+    if layout == "official":
+        path = tmp_path / "text_image.pth"
+        torch.save(official_container({**state, "projection_matrix": projection}), path)
+    elif layout == "diffusers":
+        state = {**to_diffusers_layout(state), "image_project.project.weight": projection.T.contiguous()}
+        path = write_safetensors(state, tmp_path / "diffusion_pytorch_model.safetensors")
+    else:
+        path = write_safetensors(state, tmp_path / "text_image_pruned.safetensors")
+    checkpoint = load_gligen_checkpoint(path)
+    assert checkpoint.variant == Variant.TEXT_IMAGE_BOX and checkpoint.layout == layout
+    if layout == "comfyui-pruned":
+        assert checkpoint.image_projection is None
+    else:
+        assert torch.equal(checkpoint.image_projection, projection)
+    bare = tmp_path / "projection_matrix"  # the authors' separate file: one bare tensor
+    torch.save(projection, bare)
+    assert torch.equal(load_text_projection(bare), projection)
+    assert torch.equal(GligenModel(checkpoint, image_projection=projection).image_projection, projection)

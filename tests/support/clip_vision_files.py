@@ -4,9 +4,10 @@ The file has exactly the keys and shapes of openai/clip-vit-large-patch14's visi
 ComfyUI stores it (`vision_model.*`, `visual_projection.weight`), taken from ComfyUI's own
 `CLIPVisionModelProjection` built from its `clip_vision_config_vitl.json`, so the host's
 `CLIPVisionLoader` detects it as ViT-L/14 (224 px). Like openai's full CLIP file it also carries
-CLIP-L's `text_projection.weight` (the host ignores it; GLIGEN's image projection reads it). Weights are float8_e4m3fn (half the bytes
-of fp16; the host casts them up on load), normal(0, 0.02), LayerNorms 1 / 0: enough for image
-features that depend on the image. Building imports ComfyUI (see `support.host.import_comfy`).
+CLIP-L's `text_projection.weight` (the host ignores it; GLIGEN's image projection reads it).
+Weights are float8_e4m3fn (half the bytes of fp16; the host casts them up on load), normal(0,
+0.02), LayerNorms 1 / 0: enough for image features that depend on the image. Building imports
+ComfyUI (see `support.host.import_comfy`).
 """
 
 from __future__ import annotations
