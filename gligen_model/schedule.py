@@ -78,6 +78,17 @@ class BetaSchedule:
             return self.strength * (n_decay - 1 - (step - n_on)) / n_decay
         return 0.0
 
+    @property
+    def constant_value(self) -> float | None:
+        """beta when it is the same on every step of every run (then no step needs locating), else None."""
+        if self.kind == "curve":
+            return self.strength * self.values[0] if len(set(self.values)) == 1 else None
+        if self.on_fraction >= 1.0 - EPS:
+            return self.strength
+        if self.on_fraction == 0.0 and self.decay_fraction == 0.0:
+            return 0.0
+        return None
+
     def steps_with_grounding(self, total_steps: int) -> int:
         """How many of `total_steps` steps run the fusers at all."""
         return sum(self.beta_at(i, total_steps) != 0.0 for i in range(total_steps))

@@ -50,6 +50,8 @@ class GroundingPatch:
         return executor(x, *args, **kwargs)
 
     def beta_for_call(self, transformer_options: dict[str, Any]) -> float:
+        if self.schedule.constant_value is not None:  # no step to locate: no read of the (device) sigma
+            return self.schedule.constant_value
         sigmas = transformer_options.get("sigmas")
         if sigmas is None:
             return self.schedule.beta_at(0, 1)

@@ -175,3 +175,14 @@ def test_token_bias_covers_each_objects_tokens(tiny_model: GligenModel) -> None:
         variant_state_dict([("input_blocks.1.1", 320)], "text-image-box", seed=2), "ti.safetensors"))
     bias = text_image.token_bias(boxes([3.0]))
     assert bias.shape == (1, 60) and bias[0, 0] == bias[0, 30] == math.log(3.0)
+
+
+def test_constant_schedules_are_recognised() -> None:
+    assert BetaSchedule.constant(0.7).constant_value == 0.7
+    assert BetaSchedule.curve([0.5, 0.5]).constant_value == 0.5
+    assert BetaSchedule.phases(0.0, 0.0).constant_value == 0.0
+    assert BetaSchedule.hard_cut(0.3).constant_value is None
+    assert BetaSchedule.phases(0.0, 0.5).constant_value is None
+    assert BetaSchedule.curve([1, 0]).constant_value is None
+    for schedule in (BetaSchedule.constant(0.7), BetaSchedule.curve([0.5, 0.5]), BetaSchedule.phases(0.0, 0.0)):
+        assert {schedule.beta_at(i, n) for n in (1, 3, 50) for i in range(n)} == {schedule.constant_value}
