@@ -13,8 +13,6 @@ Building anything here imports ComfyUI; call `tests/support/host.import_comfy()`
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,19 +63,10 @@ def layout_json(boxes: list[Box], size: int) -> str:
 
 def cached_gligen_file() -> Path:
     """A random-weight full SD1.5 text-box GLIGEN file (16 fusers, ComfyUI's pruned layout), built once."""
-    from support.base_models import cache_dir
+    from support.base_models import cached_file
     from support.gligen_files import SD15_BLOCKS, text_box_state_dict, write_safetensors
 
-    path = cache_dir() / GLIGEN_FILE
-    if path.is_file():
-        return path
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.partial")
-    try:
-        write_safetensors(text_box_state_dict(SD15_BLOCKS, seed=0), partial)
-        os.replace(partial, path)  # atomic, as for the test checkpoints
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+    return cached_file(GLIGEN_FILE, lambda path: write_safetensors(text_box_state_dict(SD15_BLOCKS, seed=0), path))
 
 
 @dataclass

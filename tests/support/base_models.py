@@ -250,17 +250,23 @@ def cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / CACHE_DIR_NAME
 
 
-def cached_sd15_checkpoint(tiny: bool = True) -> Path:
-    """Path of the seed-0 fp16 checkpoint, built on first use; safe when processes race."""
-    path = cache_dir() / f"sd15_{'tiny' if tiny else 'full'}_seed0_v{BUILDER_VERSION}.safetensors"
+def cached_file(name: str, write: Callable[[Path], None]) -> Path:
+    """cache_dir()/name, written by `write(path)` on first use; safe when processes race."""
+    path = cache_dir() / name
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.partial")
     try:
-        build_sd15_checkpoint(partial, tiny=tiny)
+        write(partial)
         partial.chmod(0o644)  # safetensors writes 0600; let a ComfyUI server running as another user read it
         os.replace(partial, path)  # atomic: readers see no file or a whole one
     finally:
         partial.unlink(missing_ok=True)
     return path
+
+
+def cached_sd15_checkpoint(tiny: bool = True) -> Path:
+    """Path of the seed-0 fp16 checkpoint, built on first use."""
+    return cached_file(f"sd15_{'tiny' if tiny else 'full'}_seed0_v{BUILDER_VERSION}.safetensors",
+                       lambda path: build_sd15_checkpoint(path, tiny=tiny))

@@ -13,15 +13,13 @@ ComfyUI (see `support.host.import_comfy`).
 from __future__ import annotations
 
 import json
-import os
-import uuid
 import zlib
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 
-from .base_models import cache_dir
+from .base_models import cached_file
 from .host import comfy_path, import_comfy
 
 BUILDER_VERSION = "2"
@@ -62,19 +60,9 @@ def build_vit_l14_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def cached_vit_l14_file() -> Path:
-    """The seed-0 random ViT-L/14 file (about 300 MB), built on first use; safe when processes race."""
-    path = cache_dir() / f"clip_vision_vit_l14_seed0_v{BUILDER_VERSION}.safetensors"
-    if path.is_file():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.partial")
-    try:
-        save_file(build_vit_l14_state_dict(), str(partial), metadata={"gligen_suite_test": "random CLIP ViT-L/14"})
-        partial.chmod(0o644)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+    """The seed-0 random ViT-L/14 file (about 300 MB), built on first use."""
+    return cached_file(f"clip_vision_vit_l14_seed0_v{BUILDER_VERSION}.safetensors", lambda path: save_file(
+        build_vit_l14_state_dict(), str(path), metadata={"gligen_suite_test": "random CLIP ViT-L/14"}))
 
 
 def random_text_projection(seed: int = 0) -> torch.Tensor:
