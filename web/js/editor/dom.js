@@ -30,10 +30,10 @@ export function el(tag, options = {}, ...children) {
   return element;
 }
 
-/** A small button; `label` is plain text. */
+/** A small button; `label` is plain text. It never takes the keyboard focus from the editor's canvas. */
 export function button(label, title, onClick, className = "") {
   return el("button", { type: "button", className: `gligen-btn ${className}`.trim(), text: label, title,
-    on: { click: onClick } });
+    on: { click: onClick, mousedown: (event) => event.preventDefault() } });
 }
 
 /** A number field that commits (fires "change") on Enter as well as on leaving it. */

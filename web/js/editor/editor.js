@@ -71,7 +71,7 @@ export class LayoutEditor {
       this.buttons.snap, el("span", { className: "gligen-size" }, this.width, el("span", { text: "×" }), this.height),
       this.buttons.lastOutput, this.buttons.clearBackground, this.buttons.undo, this.buttons.redo, this.buttons.json);
     this.jsonText = el("textarea", { spellcheck: false, on: { keydown: (e) => e.stopPropagation() } });
-    this.jsonError = el("div", { className: "gligen-status gligen-warn" });
+    this.jsonError = el("div", { className: "gligen-json-error" });
     this.jsonPanel = el("div", { className: "gligen-json" }, this.jsonText, this.jsonError,
       el("div", { className: "gligen-toolbar" }, button("apply", "Use this JSON", () => this.applyJson()),
         button("cancel", "Close without changes", () => this.closeJson())));
@@ -81,6 +81,11 @@ export class LayoutEditor {
     for (const name of ["pointerdown", "pointermove", "pointerup"]) {
       this.root.addEventListener(name, (e) => e.stopPropagation());
     }
+    // After a click anywhere but a text field the keys go to the canvas (Delete, arrows, Ctrl+Z), not
+    // to ComfyUI, which would delete the node or undo the whole graph.
+    this.root.addEventListener("click", (e) => {
+      if (!e.target.closest("input, textarea, select, canvas, .gligen-json")) this.focusCanvas();
+    });
     this.tool = new kind.Tool(this);
     this.panel = new kind.Panel(this, this.list);
     this.canvas = new EditorCanvas(this.stage, { canvasSize: () => [this.layout.width, this.layout.height],

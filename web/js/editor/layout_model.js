@@ -88,6 +88,7 @@ function parseObject(entry, width, height) {
     ...entry,
     key: newKey(),
     phrase: typeof entry.phrase === "string" ? entry.phrase : "",
+    implicitPhrase: !("phrase" in entry), // an image-only object stays without a "phrase" key
     box: hasBox ? [box[0] / width, box[1] / height, box[2] / width, box[3] / height] : null,
   };
 }
@@ -139,7 +140,8 @@ export function serializeLayout(layout) {
 }
 
 function serializeObject(object, width, height) {
-  const { key, ...entry } = object;
+  const { key, implicitPhrase, ...entry } = object;
+  if (implicitPhrase && entry.phrase === "") delete entry.phrase;
   if (object.box) {
     const [x0, y0, x1, y1] = object.box;
     entry.box = [pixels(x0, width), pixels(y0, height), pixels(x1, width), pixels(y1, height)];

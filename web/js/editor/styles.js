@@ -53,6 +53,7 @@ export const EDITOR_CSS = `
   flex: 1 1 auto; min-height: 180px; font: 11px monospace; background: var(--comfy-input-bg, #222);
   color: inherit; border: 1px solid var(--border-color, #444);
 }
+.gligen-json-error { min-height: 14px; font-size: 11px; color: #f0a35e; white-space: pre-wrap; }
 .gligen-json-open .gligen-json { display: flex; }
 .gligen-json-open .gligen-stage, .gligen-json-open .gligen-list { display: none; }
 .gligen-status { min-height: 14px; font-size: 11px; opacity: 0.85; white-space: pre-wrap; }
