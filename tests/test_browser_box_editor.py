@@ -39,11 +39,12 @@ def test_boxes_drawn_with_the_mouse_reach_the_workflow_and_the_executed_prompt(b
     # Delete the apple from the keyboard; undo and redo it.
     page.click(BOX, (136, 344))
     keyboard.press("Delete")
-    assert objects(page) == [VASE]
+    vase = {**VASE, "color": PALETTE[1]}  # keeps the colour it had as object 2
+    assert objects(page) == [vase]
     keyboard.press("Control+z")
     assert objects(page) == [APPLE, VASE]
     keyboard.press("Control+Shift+z")
-    assert objects(page) == [VASE]
+    assert objects(page) == [vase]
     # Draw two boxes; after each the phrase field has the keyboard.
     page.drag(BOX, (16, 16), (144, 112))
     keyboard.type("a red cat")
@@ -53,18 +54,18 @@ def test_boxes_drawn_with_the_mouse_reach_the_workflow_and_the_executed_prompt(b
     page.drag(BOX, (80, 64), (144, 96))
     page.click(BOX, (232, 120))
     page.drag(BOX, (256, 208), (296, 240))
-    cat = {"phrase": "a red cat", "box": [80, 48, 208, 144], "color": PALETTE[1]}
+    cat = {"phrase": "a red cat", "box": [80, 48, 208, 144], "color": PALETTE[0]}  # the first free colour
     hat = {"phrase": "a blue hat", "box": [160, 24, 296, 240], "color": PALETTE[2]}
-    assert objects(page) == [VASE, cat, hat]
+    assert objects(page) == [vase, cat, hat]
     assert phrases_in_list(page) == [VASE["phrase"], "a red cat", "a blue hat"]
-    r, g, b = page.canvas_rgb(BOX, 150, 120)  # inside the cat, drawn in its green
-    assert g > r + 12 and g > b + 12, (r, g, b)
+    r, g, b = page.canvas_rgb(BOX, 150, 120)  # inside the cat, drawn in its red
+    assert r > g + 12 and r > b + 12, (r, g, b)
 
     workflow = page.serialize()
     (node,) = [n for n in workflow["nodes"] if n["id"] == BOX]
     text = page.widget(BOX, "layout")
     assert node["widgets_values"] == [text, "copy when empty"]  # the canvas widget is not saved
-    assert json.loads(text)["objects"] == [VASE, cat, hat]
+    assert json.loads(text)["objects"] == [vase, cat, hat]
     assert set(page.prompt()[str(BOX)]["inputs"]) == {"clip", "layout", "seed_mode"}
     page.screenshot_node(BOX, "box_editor")
 
@@ -72,7 +73,7 @@ def test_boxes_drawn_with_the_mouse_reach_the_workflow_and_the_executed_prompt(b
     entry = page.queue()
     assert entry["status"]["status_str"] == "success", entry["status"]
     executed = entry["prompt"][2][str(BOX)]["inputs"]
-    assert executed["layout"] == text and json.loads(executed["layout"])["objects"] == [VASE, cat, hat]
+    assert executed["layout"] == text and json.loads(executed["layout"])["objects"] == [vase, cat, hat]
 
 
 def test_keyboard_nudges_snap_and_lock(box_page: ComfyPage) -> None:

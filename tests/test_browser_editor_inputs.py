@@ -69,7 +69,7 @@ def test_bounding_boxes_seed_another_editor_and_a_background_shows_under_the_can
 
     # "last output" puts the newest image the run made (the preview's or the saved one) under a canvas.
     page.focus_node(seeded)
-    page.editor(seeded).locator(".gligen-toolbar >> text=bg: last output").click()
+    page.editor(seeded).locator(".gligen-toolbar >> text=bg: output").click()
     made = [image for output in entry["outputs"].values() for image in output.get("images", [])]
     assert page.js(f"() => app.graph.getNodeById({seeded}).properties.gligen_background") in made
     page.editor(seeded).locator('.gligen-toolbar button[title="Remove the background image"]').click()

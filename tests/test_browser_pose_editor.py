@@ -61,8 +61,9 @@ def test_posed_persons_reach_the_workflow_and_the_executed_prompt(pose_page: Com
     editor.locator(".gligen-toolbar >> text=mirror").click()
     expected = mirrored(expected)
     assert persons(page)[2]["keypoints"] == expected
+    page.screenshot_node(POSE, "pose_editor")
     keyboard.press("Delete")
-    assert persons(page) == originals
+    assert persons(page) == [{**originals[0], "color": "#e6194b"}, {**originals[1], "color": "#3cb44b"}]
     keyboard.press("Control+z")
     assert persons(page)[2]["keypoints"] == expected
     r, g, b = page.canvas_rgb(POSE, *expected[0])  # the nose, a joint drawn in the third person's blue
@@ -73,13 +74,13 @@ def test_posed_persons_reach_the_workflow_and_the_executed_prompt(pose_page: Com
     text = page.widget(POSE, "layout")
     assert node["widgets_values"] == [text, "add to layout"]
     assert set(page.prompt()[str(POSE)]["inputs"]) == {"layout", "pose_keypoint_mode"}
-    page.screenshot_node(POSE, "pose_editor")
 
     page.small_run()
     entry = page.queue()
     assert entry["status"]["status_str"] == "success", entry["status"]
     executed = json.loads(entry["prompt"][2][str(POSE)]["inputs"]["layout"])
-    assert executed["persons"][:2] == originals and executed["persons"][2]["keypoints"] == expected
+    assert [p["keypoints"] for p in executed["persons"]] == [originals[0]["keypoints"], originals[1]["keypoints"],
+                                                             expected]
 
 
 def test_pasted_openpose_json_is_converted_by_the_node_and_shown_for_editing(pose_page: ComfyPage) -> None:

@@ -2,7 +2,7 @@
 // index, strength, lock, order (top of the list = drawn first, at the back) and delete.
 
 import { button, el, numberInput } from "./dom.js";
-import { colorOf } from "./layout_model.js";
+import { colorOf, pinColors } from "./layout_model.js";
 
 export class BoxPanel {
   constructor(editor, container) {
@@ -78,6 +78,7 @@ export class BoxPanel {
       button("↑", "Move back (up the list)", () => this.#move(index, -1)),
       button("↓", "Move to the front (down the list)", () => this.#move(index, 1)),
       button("×", "Delete", () => {
+        pinColors(this.objects);
         this.objects.splice(index, 1);
         editor.select(null);
         editor.changed();
@@ -93,6 +94,7 @@ export class BoxPanel {
   #move(index, step) {
     const target = index + step;
     if (target < 0 || target >= this.objects.length) return;
+    pinColors(this.objects);
     const [object] = this.objects.splice(index, 1);
     this.objects.splice(target, 0, object);
     this.editor.changed();

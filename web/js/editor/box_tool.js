@@ -3,7 +3,7 @@
 // Locked boxes are drawn dashed and cannot be picked on the canvas.
 
 import { handleAt, handlePositions, moveRect, pointInRect, rectFromCorners, resizeRect } from "./geometry.js";
-import { MAX_OBJECTS, colorOf, newObject } from "./layout_model.js";
+import { MAX_OBJECTS, colorOf, newObject, pinColors } from "./layout_model.js";
 
 const HANDLE_PX = 7; // handle square, display pixels
 const CLICK_PX = 4; // a drag shorter than this draws nothing
@@ -120,7 +120,7 @@ export class BoxTool {
           editor.warn(`GLIGEN takes at most ${MAX_OBJECTS} objects.`);
           return;
         }
-        const object = newObject(this.objects.length, rect);
+        const object = newObject(this.objects, rect);
         this.objects.push(object);
         editor.select(object.key);
         editor.changed();
@@ -143,7 +143,7 @@ export class BoxTool {
     const editor = this.editor;
     const box = [editor.quantize(0.375, "x"), editor.quantize(0.375, "y"),
       editor.quantize(0.625, "x"), editor.quantize(0.625, "y")];
-    const object = newObject(this.objects.length, box);
+    const object = newObject(this.objects, box);
     this.objects.push(object);
     return object;
   }
@@ -152,6 +152,7 @@ export class BoxTool {
   deleteSelected() {
     const object = this.selected();
     if (!object || object.locked) return false;
+    pinColors(this.objects);
     this.objects.splice(this.objects.indexOf(object), 1);
     this.editor.select(null);
     return true;

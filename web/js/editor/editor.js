@@ -60,7 +60,7 @@ export class LayoutEditor {
       add: button(kind.add, `Add (at most ${kind.max})`, () => this.#add(), "gligen-add"),
       mirror: this.kind === "pose" ? button("mirror", "Mirror the selected person (M)", () => this.#mirror()) : null,
       snap: button("snap", `Snap to a ${GRID} px grid`, () => this.#toggleSnap(), "gligen-snap"),
-      lastOutput: button("bg: last output", "Show the graph's newest output image under the canvas",
+      lastOutput: button("bg: output", "Show the graph's newest output image under the canvas",
         () => this.setBackground(this.lastOutput())),
       clearBackground: button("×", "Remove the background image", () => this.setBackground(null)),
       undo: button("↶", "Undo (Ctrl+Z)", () => this.undo(), "gligen-undo"),

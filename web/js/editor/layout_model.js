@@ -155,13 +155,27 @@ function serializePerson(person, width, height) {
   return ordered(entry, PERSON_ORDER);
 }
 
-export function newObject(index, box) {
-  return { key: newKey(), phrase: "", box, color: PALETTE[index % PALETTE.length] };
+/** The first palette colour none of the entries is drawn in (the palette cycles when all are taken). */
+export function nextColor(entries) {
+  const used = new Set(entries.map((entry, i) => colorOf(entry, i).toLowerCase()));
+  return PALETTE.find((color) => !used.has(color)) ?? PALETTE[entries.length % PALETTE.length];
+}
+
+/** Give entries drawn in their index colour that colour for good, so deleting or reordering entries
+ * does not repaint the others. */
+export function pinColors(entries) {
+  entries.forEach((entry, i) => {
+    if (!isHexColor(entry.color)) entry.color = colorOf(entry, i);
+  });
+}
+
+export function newObject(entries, box) {
+  return { key: newKey(), phrase: "", box, color: nextColor(entries) };
 }
 
 /** A standing person, its height 80 % of the canvas, centred at x = centerX (normalized). */
-export function newPerson(index, centerX = 0.5) {
+export function newPerson(entries, centerX = 0.5) {
   const dx = centerX - 0.5;
   const keypoints = STANDING.map(([x, y]) => [Math.min(1, Math.max(0, x / 512 + dx)), y / 512]);
-  return { key: newKey(), keypoints, color: PALETTE[index % PALETTE.length] };
+  return { key: newKey(), keypoints, color: nextColor(entries) };
 }

@@ -99,7 +99,7 @@ function createEditor(node, kind, app, api) {
   editor.load(widget.value);
   editors.set(node, editor);
   live.add(editor);
-  node.setSize([Math.max(node.size[0], 440), Math.max(node.size[1], kind === "box" ? 660 : 620)]);
+  node.setSize([Math.max(node.size[0], 480), Math.max(node.size[1], kind === "box" ? 700 : 680)]);
 }
 
 function destroyEditor(node) {

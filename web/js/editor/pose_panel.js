@@ -2,7 +2,7 @@
 // the selected person one chip per COCO joint that shows or hides it.
 
 import { button, el, numberInput } from "./dom.js";
-import { JOINT_NAMES, colorOf } from "./layout_model.js";
+import { JOINT_NAMES, colorOf, pinColors } from "./layout_model.js";
 
 export class PosePanel {
   constructor(editor, container) {
@@ -59,6 +59,7 @@ export class PosePanel {
         if (editor.tool.mirrorSelected()) editor.changed();
       }),
       button("×", "Delete", () => {
+        pinColors(this.persons);
         this.persons.splice(index, 1);
         editor.select(null);
         editor.changed();

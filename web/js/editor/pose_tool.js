@@ -3,7 +3,7 @@
 // again from the joint chips in the panel. Locked persons cannot be picked on the canvas.
 
 import { boundsOf, clamp, distance, mirrorPoints, movePoints, pointInRect } from "./geometry.js";
-import { LEFT_RIGHT_PAIRS, MAX_PERSONS, SKELETON, colorOf, newPerson } from "./layout_model.js";
+import { LEFT_RIGHT_PAIRS, MAX_PERSONS, SKELETON, colorOf, newPerson, pinColors } from "./layout_model.js";
 
 const JOINT_PX = 9; // pick radius, display pixels
 const BODY_PAD_PX = 10; // the body box around the joints, display pixels
@@ -126,7 +126,7 @@ export class PoseTool {
     if (!visible) {
       keypoints[joint] = null;
     } else if (!keypoints[joint]) {
-      const template = newPerson(0).keypoints;
+      const template = newPerson([]).keypoints;
       const shown = keypoints.map((p, i) => (p ? [p[0] - template[i][0], p[1] - template[i][1]] : null)).filter(Boolean);
       const [dx, dy] = shown.length
         ? [shown.reduce((s, d) => s + d[0], 0) / shown.length, shown.reduce((s, d) => s + d[1], 0) / shown.length]
@@ -140,7 +140,7 @@ export class PoseTool {
   addDefault() {
     if (this.persons.length >= MAX_PERSONS) return null;
     const slots = [0.5, 0.25, 0.75, 0.125, 0.375, 0.625, 0.875, 0.5];
-    const person = newPerson(this.persons.length, slots[this.persons.length]);
+    const person = newPerson(this.persons, slots[this.persons.length]);
     this.persons.push(person);
     return person;
   }
@@ -155,6 +155,7 @@ export class PoseTool {
   deleteSelected() {
     const person = this.selected();
     if (!person || person.locked) return false;
+    pinColors(this.persons);
     this.persons.splice(this.persons.indexOf(person), 1);
     this.editor.select(null);
     return true;

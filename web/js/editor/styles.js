@@ -11,7 +11,7 @@ export const EDITOR_CSS = `
 .gligen-toolbar { display: flex; flex-wrap: wrap; gap: 3px; align-items: center; }
 .gligen-btn {
   background: var(--comfy-input-bg, #222); color: inherit; border: 1px solid var(--border-color, #444);
-  border-radius: 4px; padding: 1px 6px; font: inherit; cursor: pointer; line-height: 18px;
+  border-radius: 4px; padding: 1px 5px; font: inherit; cursor: pointer; line-height: 18px;
 }
 .gligen-btn:hover:not(:disabled) { border-color: #5a8dee; }
 .gligen-btn[aria-pressed="true"] { background: #2f4f7a; border-color: #5a8dee; }
@@ -21,7 +21,7 @@ export const EDITOR_CSS = `
   border-radius: 3px; font: inherit; padding: 1px 3px; box-sizing: border-box; min-width: 0;
 }
 .gligen-size { display: inline-flex; gap: 2px; align-items: center; }
-.gligen-size input { width: 50px; }
+.gligen-size input { width: 46px; }
 .gligen-stage {
   position: relative; flex: 1 1 auto; min-height: 150px; background: #151515; border-radius: 4px;
   overflow: hidden;
