@@ -131,3 +131,23 @@ def test_reloading_a_saved_workflow_restores_the_exact_layout(box_page: ComfyPag
     assert phrases_in_list(page) == [APPLE["phrase"], VASE["phrase"], "a small red boat"]
     r, g, b = page.canvas_rgb(BOX, 100, 80)  # the boat, drawn in blue again
     assert b > r + 12 and b > g + 12, (r, g, b)
+
+
+def test_canvas_size_fields_rescale_the_layout_and_snapped_boxes_stay_inside(box_page: ComfyPage) -> None:
+    page = box_page
+    editor = page.editor(BOX)
+    editor.locator(".gligen-size input").nth(0).fill("500")
+    editor.locator(".gligen-size input").nth(1).fill("300")
+    editor.locator(".gligen-size input").nth(1).press("Enter")
+    layout = page.layout(BOX)
+    assert (layout["width"], layout["height"]) == (500, 300)
+    scale = (500 / 512, 300 / 512, 500 / 512, 300 / 512)
+    expected = [v * s for v, s in zip(APPLE["box"], scale, strict=True)]
+    assert layout["objects"][0]["box"] == pytest.approx(expected, abs=0.0051)  # two decimals
+    # 500 and 300 are no multiples of the 8 px grid: a box dragged past the corner ends on the canvas edge.
+    page.drag(BOX, (16, 8), (520, 320))
+    assert objects(page)[2]["box"] == [16, 8, 500, 300]
+    page.page.keyboard.type("a wide sky")
+    page.small_run()
+    entry = page.queue()
+    assert entry["status"]["status_str"] == "success", entry["status"]

@@ -45,6 +45,10 @@ def test_bounding_boxes_seed_another_editor_and_a_background_shows_under_the_can
     page.small_run()
     entry = page.queue()
     assert entry["status"]["status_str"] == "success", entry["status"]
+    # The editors hear from the node over the websocket while the prompt runs.
+    page.page.wait_for_function(f"""() => {{ const app = window.comfyAPI.app.app;
+        return app.graph.getNodeById({seeded}).widgets.find((w) => w.name === "layout").value.includes("a hat")
+            && app.graph.getNodeById({BOX}).properties.gligen_background; }}""")
     layout = page.layout(seeded)
     assert [(o["phrase"], o["box"]) for o in layout["objects"]] == [(o["phrase"], o["box"]) for o in OBJECTS]
     assert [o["color"] for o in layout["objects"]] == ["#e6194b", "#3cb44b"]  # from the metadata palette

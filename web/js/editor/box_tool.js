@@ -104,8 +104,7 @@ export class BoxTool {
       move: (point) => {
         moved ||= Math.abs(point[0] - start[0]) > CLICK_PX * px || Math.abs(point[1] - start[1]) > CLICK_PX * py;
         if (!moved) return;
-        const corner = [editor.quantize(Math.min(1, Math.max(0, point[0])), "x"),
-          editor.quantize(Math.min(1, Math.max(0, point[1])), "y")];
+        const corner = [editor.quantize(point[0], "x"), editor.quantize(point[1], "y")];
         this.drawing = rectFromCorners(anchor, corner);
       },
       end: () => {

@@ -6,7 +6,7 @@ import { BoxPanel } from "./box_panel.js";
 import { BoxTool } from "./box_tool.js";
 import { EditorCanvas } from "./canvas.js";
 import { button, el } from "./dom.js";
-import { quantize } from "./geometry.js";
+import { clamp, quantize } from "./geometry.js";
 import { History } from "./history.js";
 import { GRID, MAX_CANVAS, MAX_OBJECTS, MAX_PERSONS, emptyLayout, parseLayout, serializeLayout } from "./layout_model.js";
 import { PosePanel } from "./pose_panel.js";
@@ -101,8 +101,14 @@ export class LayoutEditor {
     return this.properties.gligen_snap !== false;
   }
 
-  /** A model coordinate on the layout-pixel grid (8 px with snap, else 1 px); axis "x" or "y". */
+  /** A model coordinate on the layout-pixel grid (8 px with snap, else 1 px), inside the canvas even
+   * when its size is not a multiple of the grid; axis "x" or "y". */
   quantize(value, axis) {
+    return clamp(this.quantizeDelta(value, axis), 0, 1);
+  }
+
+  /** A model distance in whole grid steps (may be negative). */
+  quantizeDelta(value, axis) {
     return quantize(value, axis === "x" ? this.layout.width : this.layout.height, this.snap ? GRID : 1);
   }
 

@@ -98,8 +98,8 @@ export class PoseTool {
     return {
       move: (point) => {
         // Moved by whole layout pixels (or grid steps): every joint keeps its offset from the others.
-        const dx = editor.quantize(point[0] - start[0], "x");
-        const dy = editor.quantize(point[1] - start[1], "y");
+        const dx = editor.quantizeDelta(point[0] - start[0], "x");
+        const dy = editor.quantizeDelta(point[1] - start[1], "y");
         person.keypoints = movePoints(original, dx, dy);
       },
       end: () => {
