@@ -30,11 +30,13 @@ def image_size(image: torch.Tensor | None) -> tuple[int, int] | None:
 def send_layout_to_editor(node_id: str | None, layout_text: str) -> None:
     """Tell the browser that queued the prompt to put `layout_text` into node `node_id`'s editor.
 
-    Without a running ComfyUI server (nodes called in-process) there is no editor to tell.
+    Without a running ComfyUI server (nodes called in-process) or without a browser that queued the
+    prompt (an API client gives no client_id; a broadcast could rewrite another tab's workflow) there
+    is no editor to tell.
     """
     server = sys.modules.get("server")
     instance = getattr(getattr(server, "PromptServer", None), "instance", None)
-    if instance is None or node_id is None:
+    if instance is None or node_id is None or getattr(instance, "client_id", None) is None:
         return
     instance.send_sync(LAYOUT_EVENT, {"node": str(node_id), "layout": layout_text}, instance.client_id)
 

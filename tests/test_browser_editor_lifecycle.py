@@ -61,6 +61,14 @@ def test_comfyui_undo_and_the_node_menus_json_view_work_with_the_editor(comfy_pa
     assert page.widget(BOX, "layout") == original
     assert page.editor(BOX).locator(".gligen-row[data-key]").count() == 2
 
+    # The mouse wheel over the canvas zooms the graph, as it does elsewhere.
+    scale = page.js("() => app.canvas.ds.scale")
+    page.page.mouse.move(*page.to_screen(BOX, 256, 256))
+    page.page.mouse.wheel(0, -200)
+    page.settle()
+    assert page.js("() => app.canvas.ds.scale") > scale
+    page.focus_node(BOX)
+
     labels = page.js("""() => { const options = [];
         app.graph.getNodeById(5).getExtraMenuOptions(app.canvas, options);
         const entry = options.find((o) => o?.content === "Edit layout JSON");

@@ -26,8 +26,9 @@ export class LayoutEditor {
    * @param {(ref: object) => string} options.imageUrl  /view URL of {filename, subfolder, type}
    * @param {() => object|null} options.lastOutput  the newest image the graph produced, or null
    * @param {() => void} options.onChange  tells the host graph that the workflow changed
+   * @param {(event: WheelEvent) => void} options.onWheel  the mouse wheel over the canvas (zooms the graph)
    */
-  constructor({ kind, widget, properties, imageUrl, lastOutput, onChange }) {
+  constructor({ kind, widget, properties, imageUrl, lastOutput, onChange, onWheel }) {
     this.kind = kind;
     this.spec = KINDS[kind];
     this.widget = widget;
@@ -35,6 +36,7 @@ export class LayoutEditor {
     this.imageUrl = imageUrl;
     this.lastOutput = lastOutput;
     this.onChange = onChange;
+    this.onWheel = onWheel;
     this.history = new History();
     this.selection = { key: null, joint: null };
     this.layout = emptyLayout();
@@ -49,7 +51,7 @@ export class LayoutEditor {
     const kind = this.spec;
     this.keys = el("textarea", { className: "gligen-keys", tabIndex: 0, attrs: { "aria-label": "layout editor keys" },
       on: { keydown: (e) => this.#keyDown(e), input: () => (this.keys.value = "") } });
-    this.stage = el("div", { className: "gligen-stage" }, this.keys);
+    this.stage = el("div", { className: "gligen-stage", on: { wheel: (e) => this.onWheel(e) } }, this.keys);
     this.list = el("div", { className: "gligen-list" });
     this.status = el("div", { className: "gligen-status", attrs: { role: "status" } });
     this.width = el("input", { type: "number", min: 1, max: MAX_CANVAS, step: 8, title: "Canvas width, pixels",

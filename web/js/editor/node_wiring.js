@@ -80,6 +80,8 @@ function createEditor(node, kind, app, api) {
     imageUrl: (ref) => api.apiURL(`/view?${new URLSearchParams(ref)}`),
     lastOutput: () => newestOutput,
     onChange: () => graphChanged(app, node),
+    // The classic canvas does not see wheel events over DOM widgets; Nodes 2.0 forwards them itself.
+    onWheel: (event) => editor.root.closest(".dom-widget") && app.canvas?.processMouseWheel?.(event),
   });
   const domWidget = node.addDOMWidget(`${LAYOUT_WIDGET}_editor`, "gligen_layout_editor", editor.root, {
     serialize: false, // not in the prompt
