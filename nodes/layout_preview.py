@@ -1,0 +1,92 @@
+"""The encode nodes' preview IMAGE: boxes with their labels, or skeletons, drawn over the background
+image (stretched to the canvas) or a neutral grey canvas. Pure PIL + torch; no ComfyUI import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from ..gligen_model.layout import Layout
+from ..gligen_model.pose import COCO17_SKELETON, Person
+from .layout_outputs import output_size
+
+NEUTRAL = (48, 48, 48)
+FILL_ALPHA = 56  # of 255: box interiors stay readable over a background
+
+
+def _base(size: tuple[int, int], background: torch.Tensor | None) -> Image.Image:
+    """An RGBA canvas of `size`: the first background frame (B, H, W, C floats in [0, 1]) or grey."""
+    if background is None:
+        return Image.new("RGBA", size, NEUTRAL + (255,))
+    frame = background[0, ..., :3].detach().float().cpu().clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+    if frame.shape[-1] == 1:
+        frame = np.repeat(frame, 3, axis=-1)
+    return Image.fromarray(frame, "RGB").resize(size, Image.Resampling.BILINEAR).convert("RGBA")
+
+
+def _to_tensor(image: Image.Image) -> torch.Tensor:
+    """(1, H, W, 3) float in [0, 1], ComfyUI's IMAGE."""
+    return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0).unsqueeze(0)
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def _font(height: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(max(11, round(height / 36)))
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: float) -> str:
+    """`text` cut with an ellipsis to at most `width` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…" if text else ""
+
+
+def render_box_preview(layout: Layout, colors: Sequence[str], background: torch.Tensor | None) -> torch.Tensor:
+    """Each object's box (outline, light fill) and its number and phrase, in its colour."""
+    size = output_size(layout.width, layout.height)
+    image = _base(size, background)
+    overlay = Image.new("RGBA", size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    font = _font(size[1])
+    line = max(2, round(max(size) / 256))
+    for i, (obj, color) in enumerate(zip(layout.objects, colors, strict=True), 1):
+        box = (0.0, 0.0, 1.0, 1.0) if obj.style else obj.box
+        x0, y0, x1, y1 = box[0] * size[0], box[1] * size[1], box[2] * size[0] - 1, box[3] * size[1] - 1
+        rgb = _rgb(color)
+        draw.rectangle((x0, y0, x1, y1), fill=rgb + (FILL_ALPHA,), outline=rgb + (255,), width=line)
+        label = _fit(draw, f"{i} {obj.phrase or f'image {obj.image}'}", font, max(0.0, x1 - x0 - 2 * line))
+        if label:
+            left, top, right, bottom = draw.textbbox((x0 + line, y0 + line), label, font=font)
+            draw.rectangle((left - 2, top - 2, right + 2, bottom + 2), fill=(0, 0, 0, 170))
+            draw.text((x0 + line, y0 + line), label, fill=(255, 255, 255, 255), font=font)
+    return _to_tensor(Image.alpha_composite(image, overlay))
+
+
+def render_pose_preview(persons: Sequence[Person], colors: Sequence[str], canvas: tuple[int, int],
+                        background: torch.Tensor | None) -> torch.Tensor:
+    """Each person's visible limbs and joints (COCO skeleton) in its colour. canvas: layout (W, H)."""
+    size = output_size(*canvas)
+    image = _base(size, background)
+    draw = ImageDraw.Draw(image)
+    line = max(2, round(max(size) / 160))
+    radius = line + 1
+    for person, color in zip(persons, colors, strict=True):
+        rgb = _rgb(color) + (255,)
+        points = [None if j is None else (j[0] * size[0], j[1] * size[1]) for j in person.joints]
+        for a, b in COCO17_SKELETON:
+            if points[a] is not None and points[b] is not None:
+                draw.line((points[a], points[b]), fill=rgb, width=line)
+        for point in points:
+            if point is not None:
+                x, y = point
+                draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=rgb, outline=(255, 255, 255, 255))
+    return _to_tensor(image)

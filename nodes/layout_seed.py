@@ -1,0 +1,232 @@
+"""Seeding the editors' layout from upstream data: boxes from BOUNDING_BOX(ES) / BBOX, persons from a
+POSE_KEYPOINT or a pasted OpenPose JSON file. Pure Python; no ComfyUI import.
+
+Every function returns the layout text the node runs with and the editor takes over, or None when
+the layout stays as the user left it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..gligen_model import GligenInputError, parse_layout
+from ..gligen_model.layout import LAYOUT_VERSION, MAX_OBJECTS, canonical_layout_json
+from ..gligen_model.pose import MAX_PERSONS, Person, persons_from_pose_keypoint
+
+# Box node, `seed_mode`: when the `seed_boxes` input is copied into the layout.
+COPY_WHEN_EMPTY = "copy when empty"
+COPY_ALWAYS = "copy always"
+SEED_MODES = (COPY_WHEN_EMPTY, COPY_ALWAYS)
+# Pose node, `pose_keypoint_mode`: ADD keeps POSE_KEYPOINT a second grounding source beside the layout.
+ADD_TO_LAYOUT = "add to layout"
+POSE_KEYPOINT_MODES = (ADD_TO_LAYOUT, COPY_WHEN_EMPTY, COPY_ALWAYS)
+DEFAULT_CANVAS = 512
+# Editor-side keys an object / person keeps when a seed replaces its box or pose (matched by index).
+_KEPT_OBJECT_KEYS = ("phrase", "image", "strength", "id", "name", "color", "locked")
+_KEPT_PERSON_KEYS = ("strength", "id", "name", "color", "locked")
+
+
+@dataclass(frozen=True)
+class SeedBox:
+    """A box from a seed input: xyxy pixels on the layout canvas, its text and colour if it had them."""
+
+    box: tuple[float, float, float, float]
+    text: str = ""
+    color: str | None = None
+
+
+def layout_dict(text: str) -> dict[str, Any]:
+    """The layout text as a dict ({} for empty text); malformed text raises parse_layout's message."""
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = None
+    if isinstance(data, dict):
+        return data
+    parse_layout(text)  # raises the exact JSON error, or "must be a JSON object"
+    raise AssertionError("parse_layout accepts only JSON objects")
+
+
+def seed_box_layout(text: str, seed: Any, mode: str, canvas: tuple[int, int] | None = None) -> str | None:
+    """Copy the boxes of a BOUNDING_BOX, BOUNDING_BOXES or BBOX value into the layout.
+
+    mode COPY_WHEN_EMPTY copies only into a layout without objects; COPY_ALWAYS replaces the objects on
+    every run, keeping each object's phrase, colour and other settings by index when the seed has none.
+    canvas: the background image's (width, height); otherwise the layout's canvas is kept.
+    """
+    if seed is None:
+        return None
+    if mode not in SEED_MODES:
+        raise GligenInputError(f"seed_mode is {mode!r}; choose one of {list(SEED_MODES)}.")
+    data = layout_dict(text)
+    current = data.get("objects") if isinstance(data.get("objects"), list) else []
+    if mode == COPY_WHEN_EMPTY and current:
+        return None
+    width, height = canvas or _canvas_of(data)
+    boxes = seed_boxes(seed, width, height)
+    if len(boxes) > MAX_OBJECTS:
+        raise GligenInputError(f"seed_boxes holds {len(boxes)} boxes; GLIGEN takes at most {MAX_OBJECTS}. "
+                               "Keep fewer detections upstream (e.g. a higher score threshold).")
+    objects = [_seeded_object(box, current[i] if i < len(current) else {}) for i, box in enumerate(boxes)]
+    return canonical_layout_json({**data, "version": LAYOUT_VERSION, "width": width, "height": height,
+                                  "objects": objects})
+
+
+def unnamed_seeded_objects(text: str) -> list[int]:
+    """1-based numbers of the objects with neither a phrase nor a reference image."""
+    objects = layout_dict(text).get("objects") or []
+    return [i for i, o in enumerate(objects, 1)
+            if isinstance(o, dict) and not str(o.get("phrase", "")).strip() and o.get("image") is None]
+
+
+def seed_pose_layout(text: str, pose_keypoint: Any, mode: str) -> str | None:
+    """Persons into the layout: a pasted OpenPose JSON file is always converted; a POSE_KEYPOINT is
+    copied in with COPY_WHEN_EMPTY (layout without persons) or COPY_ALWAYS (replacing the persons,
+    keeping each one's settings by index). ADD_TO_LAYOUT leaves the POSE_KEYPOINT to the encoder.
+    The layout takes the pose canvas (canvas_width x canvas_height) when persons are copied in."""
+    if mode not in POSE_KEYPOINT_MODES:
+        raise GligenInputError(f"pose_keypoint_mode is {mode!r}; choose one of {list(POSE_KEYPOINT_MODES)}.")
+    converted = _openpose_text_as_layout(text)
+    data = layout_dict(converted or text)
+    if pose_keypoint is None or mode == ADD_TO_LAYOUT:
+        return converted
+    current = data.get("persons") if isinstance(data.get("persons"), list) else []
+    if mode == COPY_WHEN_EMPTY and current:
+        return converted
+    persons = persons_from_pose_keypoint(pose_keypoint)
+    if len(persons) > MAX_PERSONS:
+        raise GligenInputError(f"The POSE_KEYPOINT input holds {len(persons)} persons; the keypoint model takes at "
+                               f"most {MAX_PERSONS}. Use an image with fewer people.")
+    width, height = pose_canvas(pose_keypoint)
+    entries = [_person_entry(p, width, height, current[i] if i < len(current) else {}) for i, p in enumerate(persons)]
+    return canonical_layout_json({**data, "version": LAYOUT_VERSION, "width": width, "height": height,
+                                  "persons": entries})
+
+
+def pose_canvas(frames: Any) -> tuple[int, int]:
+    """(canvas_width, canvas_height) of a POSE_KEYPOINT's first frame, rounded to whole pixels."""
+    frame = frames[0] if isinstance(frames, list) and frames else frames
+    width, height = (frame.get("canvas_width"), frame.get("canvas_height")) if isinstance(frame, dict) else (0, 0)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 1
+               for v in (width, height)):
+        raise GligenInputError("The POSE_KEYPOINT input has no valid canvas_width / canvas_height.")
+    return max(1, round(width)), max(1, round(height))
+
+
+def seed_boxes(seed: Any, width: int, height: int) -> list[SeedBox]:
+    """BOUNDING_BOX ({x, y, width, height}), BOUNDING_BOXES (a list of those with "metadata", or a list
+    of such lists per image: the first is used) or BBOX ([x0, y0, x1, y1] pixels, or fractions of the
+    canvas when all four are in [0, 1] and one is fractional), clipped to the width x height canvas."""
+    return [_seed_box(entry, i, width, height) for i, entry in enumerate(_first_frame(seed), 1)]
+
+
+def _first_frame(seed: Any) -> list[Any]:
+    if isinstance(seed, dict) or _is_xyxy(seed):
+        return [seed]
+    if not isinstance(seed, (list, tuple)):
+        raise GligenInputError(f"seed_boxes got a {type(seed).__name__}; connect BOUNDING_BOX, BOUNDING_BOXES or "
+                               "BBOX (a list of [x0, y0, x1, y1]).")
+    if seed and isinstance(seed[0], (list, tuple)) and not _is_xyxy(seed[0]):
+        return list(seed[0])  # one list of boxes per image: the first image's
+    return list(seed)
+
+
+def _is_xyxy(value: Any) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) == 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+
+
+def _seed_box(entry: Any, index: int, width: int, height: int) -> SeedBox:
+    text, color = "", None
+    if isinstance(entry, dict):
+        values = [entry.get(k) for k in ("x", "y", "width", "height")]
+        if not _is_xyxy(values):
+            raise GligenInputError(f"seed_boxes box {index} needs numbers x, y, width, height; got {entry!r}.")
+        x, y, w, h = (float(v) for v in values)
+        box = (x, y, x + w, y + h)
+        text, color = _metadata_text(entry.get("metadata")), _metadata_color(entry.get("metadata"))
+    elif _is_xyxy(entry):
+        box = tuple(float(v) for v in entry)
+        if all(0.0 <= v <= 1.0 for v in box) and not all(v.is_integer() for v in box):
+            box = (box[0] * width, box[1] * height, box[2] * width, box[3] * height)
+    else:
+        raise GligenInputError(f"seed_boxes box {index} is {entry!r}; expected {{x, y, width, height}} or "
+                               "[x0, y0, x1, y1].")
+    if not all(math.isfinite(v) for v in box):
+        raise GligenInputError(f"seed_boxes box {index} contains NaN or infinity.")
+    x0, y0, x1, y1 = max(box[0], 0.0), max(box[1], 0.0), min(box[2], float(width)), min(box[3], float(height))
+    if x1 <= x0 or y1 <= y0:
+        raise GligenInputError(
+            f"seed_boxes box {index} {[round(v, 2) for v in box]} has no area inside the {width}x{height} "
+            "canvas. Connect the image the boxes were found on as `background` (the canvas then takes its "
+            "size), or set the layout's width and height to that image's size.")
+    return SeedBox((x0, y0, x1, y1), text, color)
+
+
+def _metadata_text(metadata: Any) -> str:
+    if not isinstance(metadata, dict):
+        return ""
+    for key in ("text", "desc", "label", "phrase"):
+        if isinstance(metadata.get(key), str) and metadata[key].strip():
+            return metadata[key].strip()
+    return ""
+
+
+def _metadata_color(metadata: Any) -> str | None:
+    if not isinstance(metadata, dict):
+        return None
+    palette = metadata.get("palette")
+    candidates = [metadata.get("color")] + (list(palette) if isinstance(palette, list) else [])
+    return next((c for c in candidates if is_hex_color(c)), None)
+
+
+def is_hex_color(value: Any) -> bool:
+    """True for "#rrggbb" (the only colour form the editors and the preview use)."""
+    return (isinstance(value, str) and len(value) == 7 and value[0] == "#"
+            and all(c in "0123456789abcdefABCDEF" for c in value[1:]))
+
+
+def _seeded_object(seed: SeedBox, previous: Any) -> dict[str, Any]:
+    kept = {k: previous[k] for k in _KEPT_OBJECT_KEYS if isinstance(previous, dict) and k in previous}
+    entry: dict[str, Any] = {**kept, "phrase": seed.text or str(kept.get("phrase", "")),
+                             "box": [round(v, 2) for v in seed.box]}
+    if seed.color:
+        entry["color"] = seed.color
+    return entry
+
+
+def _person_entry(person: Person, width: int, height: int, previous: Any) -> dict[str, Any]:
+    kept = {k: previous[k] for k in _KEPT_PERSON_KEYS if isinstance(previous, dict) and k in previous}
+    keypoints = [None if j is None else [round(j[0] * width, 2), round(j[1] * height, 2)] for j in person.joints]
+    return {"keypoints": keypoints, **kept}
+
+
+def _openpose_text_as_layout(text: str) -> str | None:
+    """A pasted OpenPose JSON file ({"people": [...], "canvas_width", "canvas_height"}) as layout text."""
+    if not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not ((isinstance(data, dict) and "people" in data) or isinstance(data, list)):
+        return None
+    persons = persons_from_pose_keypoint(data)
+    if len(persons) > MAX_PERSONS:
+        raise GligenInputError(f"The pasted OpenPose JSON holds {len(persons)} persons; the keypoint model takes at "
+                               f"most {MAX_PERSONS}. Remove some people from it.")
+    width, height = pose_canvas(data)
+    return canonical_layout_json({"version": LAYOUT_VERSION, "width": width, "height": height,
+                                  "persons": [_person_entry(p, width, height, {}) for p in persons]})
+
+
+def _canvas_of(data: dict[str, Any]) -> tuple[int, int]:
+    if not data:
+        return DEFAULT_CANVAS, DEFAULT_CANVAS
+    layout = parse_layout(canonical_layout_json({**data, "objects": [], "persons": []}))
+    return layout.width, layout.height

@@ -1,0 +1,120 @@
+// The list of objects under the box canvas: number, colour, phrase (edited inline), reference-image
+// index, strength, lock, order (top of the list = drawn first, at the back) and delete.
+
+import { button, el, numberInput } from "./dom.js";
+import { colorOf, pinColors } from "./layout_model.js";
+
+export class BoxPanel {
+  constructor(editor, container) {
+    this.editor = editor;
+    this.container = container;
+    this.rows = new Map(); // object key -> {row, phrase}
+  }
+
+  get objects() {
+    return this.editor.layout.objects;
+  }
+
+  render() {
+    this.rows.clear();
+    const head = el("div", { className: "gligen-row gligen-head" },
+      el("span", { className: "gligen-index", text: "#" }), el("span"),
+      el("span", { text: "phrase (top: back, bottom: front)" }),
+      el("span", { text: "image", title: "Reference image: index into the node's IMAGE batch (empty: none)" }),
+      el("span", { text: "strength" }));
+    this.container.replaceChildren(head, ...this.objects.map((object, index) => this.#row(object, index)));
+    this.updateSelection();
+  }
+
+  #row(object, index) {
+    const editor = this.editor;
+    const key = object.key;
+    const phrase = el("input", { type: "text", className: "gligen-grow gligen-phrase", value: object.phrase,
+      placeholder: object.box ? "describe the object" : "style image (whole picture)", spellcheck: false,
+      title: "What goes in the box", on: {
+        input: () => {
+          object.phrase = phrase.value;
+          phrase.classList.toggle("gligen-missing", !this.#named(object));
+          editor.changed(`phrase:${key}`, { keepList: true });
+        },
+      } });
+    phrase.classList.toggle("gligen-missing", !this.#named(object));
+    const image = numberInput({ className: "gligen-image", min: 0, step: 1, placeholder: "–",
+      value: object.image ?? "", title: "Reference image index (empty: none)", on: {
+        change: () => {
+          const value = image.value === "" ? null : Math.max(0, Math.round(Number(image.value)));
+          if (value === null || Number.isNaN(value)) delete object.image;
+          else object.image = value;
+          image.value = object.image ?? "";
+          phrase.classList.toggle("gligen-missing", !this.#named(object));
+          editor.changed(null, { keepList: true }); // re-rendering would take the focus from the next field
+        },
+      } });
+    const strength = numberInput({ className: "gligen-strength", min: 0, max: 5, step: 0.05,
+      value: object.strength ?? 1, title: "How strongly the picture follows this object (1 = as trained)", on: {
+        change: () => {
+          const value = Math.min(5, Math.max(0, Number(strength.value)));
+          if (Number.isNaN(value) || value === 1) delete object.strength;
+          else object.strength = value;
+          strength.value = object.strength ?? 1;
+          editor.changed(null, { keepList: true });
+        },
+      } });
+    const color = el("input", { type: "color", className: "gligen-swatch", value: colorOf(object, index),
+      title: "Colour", on: {
+        input: () => {
+          object.color = color.value;
+          editor.changed(`color:${key}`, { keepList: true });
+        },
+      } });
+    const lock = button("lock", "Locked boxes cannot be picked on the canvas", () => {
+      if (object.locked) delete object.locked;
+      else object.locked = true;
+      editor.changed();
+    });
+    lock.setAttribute("aria-pressed", String(Boolean(object.locked)));
+    const row = el("div", { className: "gligen-row", dataset: { key }, on: { click: (e) => e.target.closest("button") || editor.select(key) } },
+      el("span", { className: "gligen-index", text: String(index + 1) }), color, phrase, image, strength, lock,
+      button("↑", "Move back (up the list)", () => this.#move(index, -1)),
+      button("↓", "Move to the front (down the list)", () => this.#move(index, 1)),
+      button("×", "Delete", () => {
+        pinColors(this.objects);
+        this.objects.splice(index, 1);
+        editor.select(null);
+        editor.changed();
+      }));
+    this.rows.set(key, { row, phrase });
+    return row;
+  }
+
+  #named(object) {
+    return Boolean(object.phrase.trim()) || object.image != null;
+  }
+
+  #move(index, step) {
+    const target = index + step;
+    if (target < 0 || target >= this.objects.length) return;
+    pinColors(this.objects);
+    const [object] = this.objects.splice(index, 1);
+    this.objects.splice(target, 0, object);
+    this.editor.changed();
+  }
+
+  updateSelection() {
+    for (const [key, { row }] of this.rows) row.classList.toggle("gligen-selected", key === this.editor.selection.key);
+  }
+
+  /** Put the keyboard in an object's phrase field. */
+  focus(key) {
+    const entry = this.rows.get(key);
+    entry?.phrase.focus({ preventScroll: true });
+    entry?.row.scrollIntoView({ block: "nearest" });
+  }
+
+  /** A hint for the status line, or "". */
+  hint() {
+    const missing = this.objects.map((o, i) => (this.#named(o) ? 0 : i + 1)).filter(Boolean);
+    if (!missing.length) return "";
+    return `Object${missing.length > 1 ? "s" : ""} ${missing.join(", ")} need${missing.length > 1 ? "" : "s"} a phrase.`;
+  }
+}

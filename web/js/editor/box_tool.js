@@ -1,0 +1,229 @@
+// Boxes on the canvas: draw by dragging on empty space (or anywhere with Ctrl), move by the body,
+// resize by the eight handles, keyboard nudge / delete. Objects later in the list are on top.
+// Locked boxes are drawn dashed and cannot be picked on the canvas.
+
+import { handleAt, handlePositions, moveRect, pointInRect, rectFromCorners, resizeRect } from "./geometry.js";
+import { MAX_OBJECTS, colorOf, newObject, pinColors } from "./layout_model.js";
+
+const HANDLE_PX = 7; // handle square, display pixels
+const CLICK_PX = 4; // a drag shorter than this draws nothing
+const CURSORS = { nw: "nwse-resize", se: "nwse-resize", ne: "nesw-resize", sw: "nesw-resize", n: "ns-resize",
+  s: "ns-resize", e: "ew-resize", w: "ew-resize" };
+
+export class BoxTool {
+  constructor(editor) {
+    this.editor = editor;
+    this.drawing = null; // the rect being drawn, model units
+  }
+
+  get objects() {
+    return this.editor.layout.objects;
+  }
+
+  selected() {
+    return this.objects.find((o) => o.key === this.editor.selection.key) ?? null;
+  }
+
+  /** The topmost unlocked object under the point. */
+  objectAt(point) {
+    for (let i = this.objects.length - 1; i >= 0; i--) {
+      const object = this.objects[i];
+      if (object.box && !object.locked && pointInRect(point, object.box)) return object;
+    }
+    return null;
+  }
+
+  handleAt(point) {
+    const object = this.selected();
+    if (!object?.box || object.locked) return null;
+    const [px, py] = this.editor.canvas.modelPerPixel();
+    return handleAt(point, object.box, [HANDLE_PX * px, HANDLE_PX * py]);
+  }
+
+  cursorAt(point) {
+    const handle = this.handleAt(point);
+    if (handle) return CURSORS[handle];
+    return this.objectAt(point) ? "move" : "crosshair";
+  }
+
+  pointerDown(point, event) {
+    const editor = this.editor;
+    if (!editor.editable) return null;
+    if (!event.ctrlKey && !event.metaKey) {
+      const handle = this.handleAt(point);
+      if (handle) return this.#resizeDrag(this.selected(), handle);
+      const object = this.objectAt(point);
+      if (object) {
+        editor.select(object.key);
+        return this.#moveDrag(object, point);
+      }
+    }
+    return this.#drawDrag(point);
+  }
+
+  #resizeDrag(object, handle) {
+    const original = object.box;
+    const editor = this.editor;
+    return {
+      move: (point) => {
+        const snapped = [editor.quantize(point[0], "x"), editor.quantize(point[1], "y")];
+        object.box = resizeRect(original, handle, snapped, editor.minSize());
+      },
+      end: () => editor.changed(),
+      cancel: () => {
+        object.box = original;
+      },
+    };
+  }
+
+  #moveDrag(object, start) {
+    const original = object.box;
+    const editor = this.editor;
+    return {
+      move: (point) => {
+        const moved = moveRect(original, point[0] - start[0], point[1] - start[1]);
+        const x0 = editor.quantize(moved[0], "x");
+        const y0 = editor.quantize(moved[1], "y");
+        object.box = moveRect(original, x0 - original[0], y0 - original[1]);
+      },
+      end: () => {
+        if (object.box !== original) editor.changed();
+      },
+      cancel: () => {
+        object.box = original;
+      },
+    };
+  }
+
+  #drawDrag(start) {
+    const editor = this.editor;
+    const [px, py] = editor.canvas.modelPerPixel();
+    const anchor = [editor.quantize(start[0], "x"), editor.quantize(start[1], "y")];
+    let moved = false;
+    return {
+      move: (point) => {
+        moved ||= Math.abs(point[0] - start[0]) > CLICK_PX * px || Math.abs(point[1] - start[1]) > CLICK_PX * py;
+        if (!moved) return;
+        const corner = [editor.quantize(point[0], "x"), editor.quantize(point[1], "y")];
+        this.drawing = rectFromCorners(anchor, corner);
+      },
+      end: () => {
+        const rect = this.drawing;
+        this.drawing = null;
+        const [minW, minH] = editor.minSize();
+        if (!moved || !rect || rect[2] - rect[0] < minW || rect[3] - rect[1] < minH) {
+          editor.select(null);
+          return;
+        }
+        if (this.objects.length >= MAX_OBJECTS) {
+          editor.warn(`GLIGEN takes at most ${MAX_OBJECTS} objects.`);
+          return;
+        }
+        const object = newObject(this.objects, rect);
+        this.objects.push(object);
+        editor.select(object.key);
+        editor.changed();
+        editor.focusEntry(object.key);
+      },
+      cancel: () => {
+        this.drawing = null;
+      },
+    };
+  }
+
+  doubleClick(point) {
+    const object = this.objectAt(point);
+    if (object) this.editor.focusEntry(object.key);
+  }
+
+  /** Add a box in the middle of the canvas, a quarter of its size. */
+  addDefault() {
+    if (this.objects.length >= MAX_OBJECTS) return null;
+    const editor = this.editor;
+    const box = [editor.quantize(0.375, "x"), editor.quantize(0.375, "y"),
+      editor.quantize(0.625, "x"), editor.quantize(0.625, "y")];
+    const object = newObject(this.objects, box);
+    this.objects.push(object);
+    return object;
+  }
+
+  /** Delete the selected (unlocked) object. */
+  deleteSelected() {
+    const object = this.selected();
+    if (!object || object.locked) return false;
+    pinColors(this.objects);
+    this.objects.splice(this.objects.indexOf(object), 1);
+    this.editor.select(null);
+    return true;
+  }
+
+  /** Move the selected (unlocked) box by (dx, dy) layout pixels. */
+  nudge(dx, dy) {
+    const object = this.selected();
+    if (!object?.box || object.locked) return false;
+    const [width, height] = [this.editor.layout.width, this.editor.layout.height];
+    object.box = moveRect(object.box, dx / width, dy / height);
+    return true;
+  }
+
+  draw(ctx, view) {
+    const selectedKey = this.editor.selection.key;
+    const fontPx = Math.max(10, Math.min(14, view.height / 28));
+    ctx.font = `${fontPx}px sans-serif`;
+    ctx.textBaseline = "top";
+    this.objects.forEach((object, index) => {
+      if (!object.box) return;
+      const color = colorOf(object, index);
+      const [x0, y0, x1, y1] = object.box;
+      const left = view.x(x0);
+      const top = view.y(y0);
+      const width = view.x(x1) - left;
+      const height = view.y(y1) - top;
+      ctx.globalAlpha = 0.18;
+      ctx.fillStyle = color;
+      ctx.fillRect(left, top, width, height);
+      ctx.globalAlpha = 1;
+      ctx.strokeStyle = color;
+      ctx.lineWidth = object.key === selectedKey ? 3 : 2;
+      ctx.setLineDash(object.locked ? [6, 4] : []);
+      ctx.strokeRect(left, top, width, height);
+      ctx.setLineDash([]);
+      this.#label(ctx, `${index + 1} ${object.phrase || (object.image != null ? `image ${object.image}` : "…")}`,
+        left, top, width, fontPx);
+    });
+    const selected = this.selected();
+    if (selected?.box && !selected.locked) this.#handles(ctx, view, selected.box);
+    if (this.drawing) {
+      const [x0, y0, x1, y1] = this.drawing;
+      ctx.strokeStyle = "#ffffff";
+      ctx.lineWidth = 1;
+      ctx.setLineDash([4, 3]);
+      ctx.strokeRect(view.x(x0), view.y(y0), view.x(x1) - view.x(x0), view.y(y1) - view.y(y0));
+      ctx.setLineDash([]);
+    }
+  }
+
+  #label(ctx, text, left, top, width, fontPx) {
+    const room = width - 6;
+    if (room < fontPx) return;
+    let label = text;
+    while (label.length > 1 && ctx.measureText(label).width > room) label = label.slice(0, -2) + "…";
+    const labelWidth = ctx.measureText(label).width;
+    ctx.fillStyle = "rgba(0, 0, 0, 0.65)";
+    ctx.fillRect(left + 2, top + 2, labelWidth + 4, fontPx + 4);
+    ctx.fillStyle = "#ffffff";
+    ctx.fillText(label, left + 4, top + 4); // canvas text: phrases are never parsed as markup
+  }
+
+  #handles(ctx, view, box) {
+    ctx.fillStyle = "#ffffff";
+    ctx.strokeStyle = "#000000";
+    ctx.lineWidth = 1;
+    for (const [hx, hy] of Object.values(handlePositions(box))) {
+      const x = view.x(hx) - HANDLE_PX / 2;
+      const y = view.y(hy) - HANDLE_PX / 2;
+      ctx.fillRect(x, y, HANDLE_PX, HANDLE_PX);
+      ctx.strokeRect(x, y, HANDLE_PX, HANDLE_PX);
+    }
+  }
+}

@@ -1,0 +1,387 @@
+// One in-node editor (box or pose): toolbar, canvas, list, JSON panel, status line, undo history.
+// The node's `layout` STRING widget is the single source of truth: the editor draws what it holds and
+// writes canonical layout JSON back into it on every committed edit (never while loading).
+
+import { BoxPanel } from "./box_panel.js";
+import { BoxTool } from "./box_tool.js";
+import { EditorCanvas } from "./canvas.js";
+import { button, el } from "./dom.js";
+import { clamp, quantize } from "./geometry.js";
+import { History } from "./history.js";
+import { GRID, MAX_CANVAS, MAX_OBJECTS, MAX_PERSONS, emptyLayout, parseLayout, serializeLayout } from "./layout_model.js";
+import { PosePanel } from "./pose_panel.js";
+import { PoseTool } from "./pose_tool.js";
+
+const KINDS = {
+  box: { list: "objects", Tool: BoxTool, Panel: BoxPanel, add: "+ box", max: MAX_OBJECTS },
+  pose: { list: "persons", Tool: PoseTool, Panel: PosePanel, add: "+ person", max: MAX_PERSONS },
+};
+
+export class LayoutEditor {
+  /**
+   * @param {object} options
+   * @param {"box"|"pose"} options.kind
+   * @param {object} options.widget  the node's layout STRING widget
+   * @param {() => object} options.properties  the node's properties (view settings: snap, background)
+   * @param {(ref: object) => string} options.imageUrl  /view URL of {filename, subfolder, type}
+   * @param {() => object|null} options.lastOutput  the newest image the graph produced, or null
+   * @param {() => void} options.onChange  tells the host graph that the workflow changed
+   * @param {(event: WheelEvent) => void} options.onWheel  the mouse wheel over the canvas (zooms the graph)
+   */
+  constructor({ kind, widget, properties, imageUrl, lastOutput, onChange, onWheel }) {
+    this.kind = kind;
+    this.spec = KINDS[kind];
+    this.widget = widget;
+    this.nodeProperties = properties;
+    this.imageUrl = imageUrl;
+    this.lastOutput = lastOutput;
+    this.onChange = onChange;
+    this.onWheel = onWheel;
+    this.history = new History();
+    this.selection = { key: null, joint: null };
+    this.layout = emptyLayout();
+    this.text = null; // the widget text the editor shows
+    this.editable = true;
+    this.message = "";
+    this.backgroundImage = null;
+    this.#build();
+  }
+
+  #build() {
+    const kind = this.spec;
+    this.keys = el("textarea", { className: "gligen-keys", tabIndex: 0, attrs: { "aria-label": "layout editor keys" },
+      on: { keydown: (e) => this.#keyDown(e), input: () => (this.keys.value = "") } });
+    this.stage = el("div", { className: "gligen-stage", on: { wheel: (e) => this.onWheel(e) } }, this.keys);
+    this.list = el("div", { className: "gligen-list" });
+    this.status = el("div", { className: "gligen-status", attrs: { role: "status" } });
+    this.width = el("input", { type: "number", min: 1, max: MAX_CANVAS, step: 8, title: "Canvas width, pixels",
+      on: { change: () => this.#resizeCanvas() } });
+    this.height = el("input", { type: "number", min: 1, max: MAX_CANVAS, step: 8, title: "Canvas height, pixels",
+      on: { change: () => this.#resizeCanvas() } });
+    this.buttons = {
+      add: button(kind.add, `Add (at most ${kind.max})`, () => this.#add(), "gligen-add"),
+      mirror: this.kind === "pose" ? button("mirror", "Mirror the selected person (M)", () => this.#mirror()) : null,
+      snap: button("snap", `Snap to a ${GRID} px grid`, () => this.#toggleSnap(), "gligen-snap"),
+      lastOutput: button("bg: output", "Show the graph's newest output image under the canvas",
+        () => this.setBackground(this.lastOutput())),
+      clearBackground: button("×", "Remove the background image", () => this.setBackground(null)),
+      undo: button("↶", "Undo (Ctrl+Z)", () => this.undo(), "gligen-undo"),
+      redo: button("↷", "Redo (Ctrl+Shift+Z)", () => this.redo(), "gligen-redo"),
+      json: button("JSON", "Show or paste the layout JSON", () => this.openJson(), "gligen-json-btn"),
+    };
+    const toolbar = el("div", { className: "gligen-toolbar" }, this.buttons.add, this.buttons.mirror,
+      this.buttons.snap, el("span", { className: "gligen-size" }, this.width, el("span", { text: "×" }), this.height),
+      this.buttons.lastOutput, this.buttons.clearBackground, this.buttons.undo, this.buttons.redo, this.buttons.json);
+    this.jsonText = el("textarea", { spellcheck: false, on: { keydown: (e) => e.stopPropagation() } });
+    this.jsonError = el("div", { className: "gligen-json-error" });
+    this.jsonPanel = el("div", { className: "gligen-json" }, this.jsonText, this.jsonError,
+      el("div", { className: "gligen-toolbar" }, button("apply", "Use this JSON", () => this.applyJson()),
+        button("cancel", "Close without changes", () => this.closeJson())));
+    this.root = el("div", { className: `gligen-editor gligen-${this.kind}-editor` },
+      toolbar, this.stage, this.list, this.jsonPanel, this.status);
+    // Inside the editor the pointer belongs to the editor: the node must not start dragging (Nodes 2.0).
+    for (const name of ["pointerdown", "pointermove", "pointerup"]) {
+      this.root.addEventListener(name, (e) => e.stopPropagation());
+    }
+    // After a click anywhere but a text field the keys go to the canvas (Delete, arrows, Ctrl+Z), not
+    // to ComfyUI, which would delete the node or undo the whole graph.
+    this.root.addEventListener("click", (e) => {
+      if (!e.target.closest("input, textarea, select, canvas, .gligen-json")) this.focusCanvas();
+    });
+    this.tool = new kind.Tool(this);
+    this.panel = new kind.Panel(this, this.list);
+    this.canvas = new EditorCanvas(this.stage, { canvasSize: () => [this.layout.width, this.layout.height],
+      grid: () => (this.snap ? GRID : null), tool: this.tool, onPointerDown: () => this.focusCanvas() });
+  }
+
+  /** The node's properties: view settings saved with the workflow, never sent to Python. */
+  get properties() {
+    return this.nodeProperties();
+  }
+
+  get snap() {
+    return this.properties.gligen_snap !== false;
+  }
+
+  /** A model coordinate on the layout-pixel grid (8 px with snap, else 1 px), inside the canvas even
+   * when its size is not a multiple of the grid; axis "x" or "y". */
+  quantize(value, axis) {
+    return clamp(this.quantizeDelta(value, axis), 0, 1);
+  }
+
+  /** A model distance in whole grid steps (may be negative). */
+  quantizeDelta(value, axis) {
+    return quantize(value, axis === "x" ? this.layout.width : this.layout.height, this.snap ? GRID : 1);
+  }
+
+  /** The smallest box, model units per axis. */
+  minSize() {
+    const step = this.snap ? GRID : 1;
+    return [step / this.layout.width, step / this.layout.height];
+  }
+
+  // ---------------------------------------------------------------- loading and writing the widget
+  /** Show `text` (the widget's value); an undo history starts from it. */
+  load(text) {
+    this.#show(text ?? "");
+    this.history.reset(this.text);
+  }
+
+  /** Follow the widget when something else changed it (workflow load, graph undo, another extension). */
+  syncFromWidget() {
+    if (this.widget.value !== this.text) this.load(this.widget.value);
+  }
+
+  /** A layout the node ran with (seeded / converted): shown and written, one undo step. */
+  adopt(text) {
+    if (text === this.text) return;
+    this.#show(text);
+    this.#writeWidget(text);
+    this.history.record(text);
+    this.#refresh();
+  }
+
+  #show(text) {
+    const selectedIndex = this.#selectedIndex();
+    this.text = text;
+    const parsed = parseLayout(text);
+    this.editable = Boolean(parsed.layout);
+    this.layout = parsed.layout ?? emptyLayout();
+    this.layout.lists.add(this.spec.list);
+    this.message = parsed.layout ? "" : this.#notEditableMessage(parsed);
+    const entries = this.layout[this.spec.list];
+    this.selection = { key: entries[selectedIndex]?.key ?? null, joint: null };
+    this.width.value = String(this.layout.width);
+    this.height.value = String(this.layout.height);
+    this.canvas.layout();
+    this.#refresh();
+  }
+
+  #notEditableMessage(parsed) {
+    if (parsed.openpose !== undefined && this.kind === "pose") {
+      return `OpenPose JSON with ${parsed.openpose} people: the node converts it when the graph runs, and the ` +
+        "persons then appear here for editing.";
+    }
+    return `Not an editable layout (${parsed.error}). Use JSON to fix or replace it; the node reports the exact ` +
+      "problem when it runs.";
+  }
+
+  #selectedIndex() {
+    return this.layout[this.spec.list].findIndex((entry) => entry.key === this.selection.key);
+  }
+
+  /** Commit an edit of `this.layout`: write the widget, record undo (merging equal `mergeKey`s). */
+  changed(mergeKey = null, { keepList = false } = {}) {
+    if (!this.editable) return;
+    const text = serializeLayout(this.layout);
+    this.text = text;
+    this.#writeWidget(text);
+    this.history.record(text, mergeKey);
+    this.#refresh({ keepList });
+  }
+
+  #writeWidget(text) {
+    this.widget.value = text;
+    this.onChange();
+  }
+
+  #refresh({ keepList = false } = {}) {
+    if (!keepList) this.panel.render();
+    const entries = this.layout[this.spec.list];
+    this.buttons.add.disabled = !this.editable || entries.length >= this.spec.max;
+    if (this.buttons.mirror) this.buttons.mirror.disabled = !this.editable || !this.selection.key;
+    this.buttons.snap.setAttribute("aria-pressed", String(this.snap));
+    this.buttons.undo.disabled = !this.history.canUndo;
+    this.buttons.redo.disabled = !this.history.canRedo;
+    this.buttons.lastOutput.disabled = !this.lastOutput();
+    this.buttons.clearBackground.disabled = !this.properties.gligen_background;
+    this.width.disabled = this.height.disabled = !this.editable;
+    const hint = this.editable ? this.panel.hint() : this.message;
+    this.status.textContent = hint;
+    this.status.classList.toggle("gligen-warn", Boolean(hint));
+    this.canvas.requestDraw();
+  }
+
+  /** Re-check what the toolbar offers (e.g. a new output image for "last output"). */
+  refreshButtons() {
+    this.#refresh({ keepList: true });
+  }
+
+  // ---------------------------------------------------------------- selection and commands
+  select(key, joint = null) {
+    this.selection = { key, joint };
+    this.panel.updateSelection();
+    if (this.buttons.mirror) this.buttons.mirror.disabled = !this.editable || !key;
+    this.canvas.requestDraw();
+  }
+
+  focusCanvas() {
+    this.keys.focus({ preventScroll: true });
+  }
+
+  focusEntry(key) {
+    this.panel.focus(key);
+  }
+
+  warn(message) {
+    this.status.textContent = message;
+    this.status.classList.add("gligen-warn");
+  }
+
+  #add() {
+    if (!this.editable) return;
+    const entry = this.tool.addDefault();
+    if (!entry) return;
+    this.select(entry.key);
+    this.changed();
+    this.focusEntry(entry.key);
+  }
+
+  #mirror() {
+    if (this.editable && this.tool.mirrorSelected()) this.changed();
+  }
+
+  #toggleSnap() {
+    this.properties.gligen_snap = !this.snap;
+    this.#refresh({ keepList: true });
+    this.onChange();
+  }
+
+  #resizeCanvas() {
+    const size = (input, fallback) => {
+      const value = Math.round(Number(input.value));
+      return Number.isFinite(value) && value >= 1 && value <= MAX_CANVAS ? value : fallback;
+    };
+    this.layout.width = size(this.width, this.layout.width);
+    this.layout.height = size(this.height, this.layout.height);
+    this.width.value = String(this.layout.width);
+    this.height.value = String(this.layout.height);
+    this.canvas.layout();
+    this.changed();
+  }
+
+  undo() {
+    this.#restore(this.history.undo());
+  }
+
+  redo() {
+    this.#restore(this.history.redo());
+  }
+
+  #restore(text) {
+    if (text === null) return;
+    this.#show(text);
+    this.#writeWidget(text);
+  }
+
+  #keyDown(event) {
+    const mod = event.ctrlKey || event.metaKey;
+    const key = event.key.toLowerCase();
+    if (mod && (key === "z" || key === "y")) {
+      if (key === "y" || event.shiftKey) this.redo();
+      else this.undo();
+    } else if (mod || event.altKey) {
+      return; // other shortcuts (e.g. Ctrl+Enter to queue) stay with ComfyUI
+    } else if (event.key === "Delete" || event.key === "Backspace") {
+      if (this.editable && this.tool.deleteSelected()) this.changed();
+    } else if (event.key.startsWith("Arrow")) {
+      const base = this.snap ? GRID : 1;
+      const step = event.shiftKey ? base * (this.snap ? 4 : 10) : base;
+      const [dx, dy] = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[
+        event.key] ?? [0, 0];
+      if (this.editable && this.tool.nudge(dx, dy)) this.changed(`nudge:${this.selection.key}:${this.selection.joint}`);
+    } else if (event.key === "Escape") {
+      this.select(null);
+    } else if (this.kind === "pose" && key === "m") {
+      this.#mirror();
+    } else if (this.kind === "pose" && key === "h") {
+      const person = this.tool.selected();
+      const joint = this.selection.joint;
+      if (!this.editable || !person || joint == null) return;
+      this.tool.setJointVisible(person, joint, !person.keypoints[joint]);
+      this.changed();
+    } else {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation(); // ComfyUI must not also delete the node or undo the graph
+  }
+
+  // ---------------------------------------------------------------- background
+  /** Show an image under the canvas: {filename, subfolder, type} as /view serves it, or null. */
+  setBackground(ref) {
+    if (ref && typeof ref.filename === "string") {
+      const { filename, subfolder = "", type = "output" } = ref;
+      this.properties.gligen_background = { filename: String(filename), subfolder: String(subfolder),
+        type: String(type) };
+    } else {
+      delete this.properties.gligen_background;
+    }
+    this.#loadBackground();
+    this.onChange();
+  }
+
+  /** (Re)load the background the node's properties name. */
+  #loadBackground() {
+    const ref = this.properties.gligen_background;
+    this.canvas.setBackground(null);
+    this.#refresh({ keepList: true });
+    if (!ref) return;
+    const image = new Image();
+    this.backgroundImage = image;
+    image.onload = () => this.backgroundImage === image && this.canvas.setBackground(image);
+    image.onerror = () => this.backgroundImage === image &&
+      this.warn("The background image is gone (ComfyUI clears temp images when it restarts).");
+    image.src = this.imageUrl(ref);
+  }
+
+  restoreBackground() {
+    this.#loadBackground();
+  }
+
+  // ---------------------------------------------------------------- JSON panel
+  openJson() {
+    let text = this.widget.value ?? "";
+    try {
+      text = JSON.stringify(JSON.parse(text), null, 1);
+    } catch {
+      // not JSON: shown as it is, to be fixed here
+    }
+    this.jsonText.value = text;
+    this.jsonError.textContent = "";
+    this.root.classList.add("gligen-json-open");
+    this.jsonText.focus({ preventScroll: true });
+  }
+
+  applyJson() {
+    const text = this.jsonText.value.trim();
+    const parsed = parseLayout(text);
+    if (parsed.layout) {
+      this.#show(text);
+      this.changed(); // writes the canonical text
+    } else if (parsed.openpose !== undefined && this.kind === "pose") {
+      this.#show(text);
+      this.#writeWidget(text); // converted by the node when it runs
+      this.history.record(text);
+      this.#refresh();
+    } else {
+      this.jsonError.textContent = parsed.openpose !== undefined
+        ? "This is OpenPose JSON: paste it into a GLIGEN Pose Encode node."
+        : `Not a layout: ${parsed.error}.`;
+      return;
+    }
+    this.closeJson();
+  }
+
+  closeJson() {
+    this.root.classList.remove("gligen-json-open");
+    this.canvas.layout();
+  }
+
+  destroy() {
+    this.canvas.destroy();
+    if (this.backgroundImage) this.backgroundImage.src = "";
+    this.backgroundImage = null;
+    this.root.remove();
+  }
+}

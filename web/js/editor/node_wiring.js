@@ -1,0 +1,143 @@
+// Wiring an editor into a node type: created once per node, re-synced when a workflow is loaded,
+// fed by the node's run (background image, seeded layouts), removed with the node.
+
+import { injectStyles } from "./dom.js";
+import { LayoutEditor } from "./editor.js";
+
+// nodes/editor_bridge.py: LAYOUT_EVENT, BACKGROUND_KEY
+export const LAYOUT_EVENT = "gligen_suite.layout";
+export const BACKGROUND_KEY = "gligen_background";
+const LAYOUT_WIDGET = "layout";
+
+const editors = new WeakMap(); // node -> LayoutEditor
+const live = new Set(); // editors on the page, to refresh when a new output image arrives
+let newestOutput = null; // {filename, subfolder, type} of the newest image any node produced
+let listening = false;
+
+/** Wrap object[name] so `callback` runs after the original (which keeps its return value). */
+export function chainCallback(object, name, callback) {
+  const original = object[name];
+  object[name] = function (...args) {
+    const result = original?.apply(this, args);
+    callback.apply(this, args);
+    return result;
+  };
+}
+
+/** The node a server execution id names ("12", or "3:12" inside subgraph node 3). */
+function nodeByExecutionId(app, executionId) {
+  let graph = app.rootGraph ?? app.graph;
+  let node = null;
+  for (const part of executionId.split(":")) {
+    node = graph?.getNodeById(part) ?? null;
+    if (!node) return null;
+    graph = node.subgraph;
+  }
+  return node;
+}
+
+function listenToServer(app, api) {
+  if (listening) return;
+  listening = true;
+  api.addEventListener(LAYOUT_EVENT, ({ detail }) => {
+    const node = nodeByExecutionId(app, String(detail?.node ?? ""));
+    const editor = node ? editors.get(node) : null;
+    if (editor && typeof detail.layout === "string") editor.adopt(detail.layout);
+  });
+  api.addEventListener("executed", ({ detail }) => {
+    const images = detail?.output?.images;
+    if (!Array.isArray(images) || !images.length) return;
+    newestOutput = images[images.length - 1];
+    for (const editor of live) editor.refreshButtons();
+  });
+}
+
+function graphChanged(app, node) {
+  node.setDirtyCanvas?.(true, true);
+  // Record the change for the workflow's modified flag and ComfyUI's own undo (a feature of newer frontends).
+  app.extensionManager?.workflow?.activeWorkflow?.changeTracker?.checkState?.();
+}
+
+/** The layout widget is declared socketless; frontends that still give it an input slot (1.32.9 does for
+ * STRING) lose that slot here while nothing is linked to it, so no link can override the editor. */
+function dropLayoutSocket(node) {
+  const index = node.inputs?.findIndex((input) => input.name === LAYOUT_WIDGET && input.widget) ?? -1;
+  if (index >= 0 && node.inputs[index].link == null) node.removeInput(index);
+}
+
+function createEditor(node, kind, app, api) {
+  if (editors.has(node)) return;
+  const widget = node.widgets?.find((w) => w.name === LAYOUT_WIDGET);
+  if (!widget) return;
+  widget.hidden = true; // classic canvas: not drawn
+  widget.type = "hidden"; // classic canvas: its textarea takes no height
+  widget.options ??= {};
+  widget.options.hidden = true; // Nodes 2.0: not rendered
+  const editor = new LayoutEditor({
+    kind,
+    widget,
+    properties: () => node.properties,
+    imageUrl: (ref) => api.apiURL(`/view?${new URLSearchParams(ref)}`),
+    lastOutput: () => newestOutput,
+    onChange: () => graphChanged(app, node),
+    // The classic canvas does not see wheel events over DOM widgets; Nodes 2.0 forwards them itself.
+    onWheel: (event) => editor.root.closest(".dom-widget") && app.canvas?.processMouseWheel?.(event),
+  });
+  const domWidget = node.addDOMWidget(`${LAYOUT_WIDGET}_editor`, "gligen_layout_editor", editor.root, {
+    serialize: false, // not in the prompt
+    hideOnZoom: false,
+    getMinHeight: () => 320,
+  });
+  domWidget.serialize = false; // not in the workflow's widgets_values
+  // Follow every programmatic change of the layout widget (workflow load, graph undo, other extensions).
+  const { setValue } = widget.options;
+  if (typeof setValue === "function") {
+    widget.options.setValue = function (value) {
+      setValue.call(this, value);
+      editor.syncFromWidget();
+    };
+  }
+  dropLayoutSocket(node);
+  editor.load(widget.value);
+  editors.set(node, editor);
+  live.add(editor);
+  node.setSize([Math.max(node.size[0], 480), Math.max(node.size[1], kind === "box" ? 700 : 680)]);
+}
+
+function destroyEditor(node) {
+  const editor = editors.get(node);
+  if (!editor) return;
+  editor.destroy();
+  editors.delete(node);
+  live.delete(editor);
+}
+
+/**
+ * Give every node of `nodeType` an editor of `kind` ("box" or "pose") on its layout widget.
+ * @param {object} nodeType  from beforeRegisterNodeDef
+ */
+export function installEditor(nodeType, { kind, app, api }) {
+  injectStyles();
+  listenToServer(app, api);
+  const proto = nodeType.prototype;
+  chainCallback(proto, "onNodeCreated", function () {
+    createEditor(this, kind, app, api);
+  });
+  chainCallback(proto, "onConfigure", function () {
+    dropLayoutSocket(this);
+    const editor = editors.get(this);
+    editor?.syncFromWidget();
+    editor?.restoreBackground();
+  });
+  chainCallback(proto, "onRemoved", function () {
+    destroyEditor(this);
+  });
+  chainCallback(proto, "onExecuted", function (output) {
+    const ref = output?.[BACKGROUND_KEY]?.[0];
+    if (ref) editors.get(this)?.setBackground(ref);
+  });
+  chainCallback(proto, "getExtraMenuOptions", function (_canvas, options) {
+    const editor = editors.get(this);
+    if (editor) options.push({ content: "Edit layout JSON", callback: () => editor.openJson() });
+  });
+}

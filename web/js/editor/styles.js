@@ -1,0 +1,61 @@
+// The editors' one stylesheet (injected by dom.js). Every class carries the gligen- prefix.
+// Classic canvas: the frontend sizes `.dom-widget`; Nodes 2.0: the editor sits in `.lg-node-widget`
+// and takes its own height (the stage keeps the layout's aspect ratio).
+
+export const EDITOR_CSS = `
+.gligen-editor {
+  display: flex; flex-direction: column; gap: 4px; box-sizing: border-box; min-height: 300px;
+  padding: 2px; overflow: hidden; font: 12px sans-serif; color: var(--input-text, #ddd);
+}
+.dom-widget > .gligen-editor { height: 100%; }
+.gligen-toolbar { display: flex; flex-wrap: wrap; gap: 3px; align-items: center; }
+.gligen-btn {
+  background: var(--comfy-input-bg, #222); color: inherit; border: 1px solid var(--border-color, #444);
+  border-radius: 4px; padding: 1px 5px; font: inherit; cursor: pointer; line-height: 18px;
+}
+.gligen-btn:hover:not(:disabled) { border-color: #5a8dee; }
+.gligen-btn[aria-pressed="true"] { background: #2f4f7a; border-color: #5a8dee; }
+.gligen-btn:disabled { opacity: 0.4; cursor: default; }
+.gligen-editor input {
+  background: var(--comfy-input-bg, #222); color: inherit; border: 1px solid var(--border-color, #444);
+  border-radius: 3px; font: inherit; padding: 1px 3px; box-sizing: border-box; min-width: 0;
+}
+.gligen-size { display: inline-flex; gap: 2px; align-items: center; }
+.gligen-size input { width: 46px; }
+.gligen-stage {
+  position: relative; flex: 1 1 auto; min-height: 150px; background: #151515; border-radius: 4px;
+  overflow: hidden;
+}
+.lg-node-widget .gligen-stage { flex: none; aspect-ratio: var(--gligen-aspect, 1); max-height: 520px; }
+.gligen-canvas { position: absolute; touch-action: none; cursor: crosshair; }
+.gligen-keys {
+  position: absolute; left: 0; top: 0; width: 1px; height: 1px; opacity: 0; border: 0; padding: 0;
+  resize: none; overflow: hidden; pointer-events: none;
+}
+.gligen-list { flex: 0 1 auto; max-height: 38%; overflow-y: auto; display: flex; flex-direction: column; gap: 2px; }
+.lg-node-widget .gligen-list { max-height: 260px; }
+.gligen-row { display: flex; gap: 3px; align-items: center; padding: 1px 2px; border-radius: 3px; }
+.gligen-box-editor .gligen-row {
+  display: grid; grid-template-columns: 18px 22px minmax(60px, 1fr) 46px 46px repeat(4, auto);
+}
+.gligen-row.gligen-head { opacity: 0.6; font-size: 10px; }
+.gligen-row.gligen-selected { background: rgba(90, 141, 238, 0.18); outline: 1px solid #5a8dee; }
+.gligen-row .gligen-grow { flex: 1 1 auto; }
+.gligen-row input.gligen-missing { border-color: #e6194b; }
+.gligen-row input[type="number"] { width: 46px; }
+.gligen-index { width: 18px; text-align: right; opacity: 0.75; flex: none; }
+.gligen-swatch { width: 20px; height: 18px; padding: 0; border: none; background: none; flex: none; }
+.gligen-joints { display: flex; flex-wrap: wrap; gap: 2px; padding: 2px; }
+.gligen-chip { font-size: 10px; padding: 0 4px; }
+.gligen-chip[aria-pressed="false"] { opacity: 0.45; text-decoration: line-through; }
+.gligen-json { display: none; flex-direction: column; gap: 4px; flex: 1 1 auto; min-height: 0; }
+.gligen-json textarea {
+  flex: 1 1 auto; min-height: 180px; font: 11px monospace; background: var(--comfy-input-bg, #222);
+  color: inherit; border: 1px solid var(--border-color, #444);
+}
+.gligen-json-error { min-height: 14px; font-size: 11px; color: #f0a35e; white-space: pre-wrap; }
+.gligen-json-open .gligen-json { display: flex; }
+.gligen-json-open .gligen-stage, .gligen-json-open .gligen-list { display: none; }
+.gligen-status { min-height: 14px; font-size: 11px; opacity: 0.85; white-space: pre-wrap; }
+.gligen-status.gligen-warn { color: #f0a35e; opacity: 1; }
+`;

@@ -1,0 +1,11 @@
+// GLIGEN Suite: the pose editor on the Pose Encode node (persons, 17 draggable COCO joints each).
+import { api } from "../../../scripts/api.js";
+import { app } from "../../../scripts/app.js";
+import { installEditor } from "./editor/node_wiring.js";
+
+app.registerExtension({
+  name: "GLIGENSuite.PoseEditor",
+  beforeRegisterNodeDef(nodeType, nodeData) {
+    if (nodeData.name === "GLIGENSuite_PoseEncode") installEditor(nodeType, { kind: "pose", app, api });
+  },
+});
