@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import torch
 from support.base_models import sd15_transformer_blocks
-from support.comfy_run import TinyHost, encode_prompt, load_tiny_host, sample
+from support.comfy_run import TinyHost, encode_prompt, sample
 from support.gligen_files import SD15_BLOCKS, text_box_state_dict, variant_state_dict, write_safetensors
 
 pytestmark = pytest.mark.bad_input
@@ -35,8 +35,8 @@ def layout_json(objects: list[dict[str, Any]], width: int = CANVAS, height: int 
 
 
 @pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> TinyHost:
-    return load_tiny_host(tmp_path_factory.mktemp("graphs"))
+def host(tiny_host: TinyHost) -> TinyHost:
+    return tiny_host
 
 
 @pytest.fixture(scope="module")
