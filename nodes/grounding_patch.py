@@ -171,11 +171,12 @@ def _window(area: Any, latent_shape: torch.Size) -> Crop | None:
         raise GligenInputError(f"GLIGEN cannot place its boxes in the conditioning area {tuple(area)} of a "
                                f"{len(latent_shape) - 2}-D latent: use area conditioning on images only.")
     height, width = int(latent_shape[-2]), int(latent_shape[-1])
-    h, w, y, x = (int(v) for v in area)
-    h, w = min(height - y, h), min(width - x, w)
+    area_h, area_w, y, x = (int(v) for v in area)
+    h, w = min(height - y, area_h), min(width - x, area_w)
     if (y, x, h, w) == (0, 0, height, width):
         return None
     if h <= 0 or w <= 0:
-        raise GligenInputError(f"The conditioning area {tuple(area)} (latent cells h, w, y, x) lies outside the "
-                               f"{width * 8}x{height * 8} picture: move it inside.")
+        raise GligenInputError(f"The conditioning area of {area_w * 8}x{area_h * 8} pixels at x {x * 8}, y {y * 8} "
+                               f"lies outside the {width * 8}x{height * 8} picture: move it inside (the area "
+                               "node's x and y).")
     return (x / width, y / height, (x + w) / width, (y + h) / height)

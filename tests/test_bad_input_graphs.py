@@ -159,7 +159,7 @@ def test_area_outside_the_picture_is_named(host: TinyHost, parts: dict[str, Any]
     (outside,) = core_nodes.ConditioningSetArea().append(parts["positive"], 64, 64, 512, 0, 1.0)
     text = message_for(lambda: sample(grounded(host, parts), outside, parts["negative"], width=128, height=128,
                                       steps=1))
-    assert "conditioning area (8, 8, 0, 64)" in text and "outside the 128x128 picture" in text and "move it" in text
+    assert "area of 64x64 pixels at x 512, y 0 lies outside the 128x128 picture: move it inside" in text
 
 
 # ---- guiders and samplers that order the conditioning differently -----------------------------
