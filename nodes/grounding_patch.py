@@ -2,7 +2,8 @@
 
 - `sampler_sample` (once per sampling run) notes which of the guider's conditioning lists are
   negative (by list identity: guiders order them differently, e.g. DualCFGGuider passes the
-  negative first) and refuses core GLIGEN conditioning on a model that carries ours.
+  negative first, so cond_or_uncond's index alone is not the role) and refuses core GLIGEN
+  conditioning on a model that carries ours.
 - `calc_cond_batch` (once per step) maps each conditioning entry to its role and, for area
   conditioning, to the window of the latent it denoises.
 - `prepare_call` wraps every diffusion-model call: it turns the call's sigma into beta (the
@@ -60,12 +61,12 @@ class GroundingPatch:
         """SAMPLER_SAMPLE wrapper: remember which conditioning lists are negative, by list identity."""
         conds: dict[str, Any] = getattr(guider, "conds", None) or {}
         for entries in conds.values():
-            if any("gligen" in entry for entry in entries or ()):
+            if any(entry.get("gligen") is not None for entry in entries or ()):
                 raise GligenInputError(
                     "The conditioning carries ComfyUI's built-in GLIGEN boxes (GLIGENTextBoxApply) and the MODEL "
                     "has GLIGEN Apply (Suite): the fusers would run twice. Use one of them: remove the "
                     "GLIGENTextBoxApply nodes, or feed the sampler the MODEL from before GLIGEN Apply (Suite).")
-        roles = {id(entries): "negative" in name for name, entries in conds.items() if entries is not None}
+        roles = {id(entries): _is_negative(name, entries) for name, entries in conds.items() if entries is not None}
         extra_args["model_options"].setdefault("transformer_options", {})[self.roles_key] = roles
         return executor(guider, sigmas, extra_args, *args, **kwargs)
 
@@ -161,6 +162,12 @@ class GroundingPatch:
     def to(self, *_args: Any, **_kwargs: Any) -> GroundingPatch:
         """ComfyUI moves patches with the model; the fusers move with their own ModelPatcher."""
         return self
+
+
+def _is_negative(name: str, entries: list[dict[str, Any]]) -> bool:
+    """The guider's negative lists: "negative", PerpNeg's "empty_negative_prompt", and lists ComfyUI marks with
+    prompt_type "negative" (DualCFGGuider's middle prompt)."""
+    return "negative" in name or any(entry.get("prompt_type") == "negative" for entry in entries)
 
 
 def _window(area: Any, latent_shape: torch.Size) -> Crop | None:

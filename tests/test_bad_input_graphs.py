@@ -164,24 +164,44 @@ def test_area_outside_the_picture_is_named(host: TinyHost, parts: dict[str, Any]
 
 # ---- guiders and samplers that order the conditioning differently -----------------------------
 
-def test_dual_cfg_guider_gives_its_negative_null_grounding(host: TinyHost, parts: dict[str, Any],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """DualCFGGuider passes [negative, middle, positive]: index 0 is the negative here, not the positive."""
-    import comfy.samplers
+def dual_cfg(model: Any, positive: list, other: list, negative: list) -> Any:
     from comfy_extras.nodes_custom_sampler import Guider_DualCFG
+
+    guider = Guider_DualCFG(model)
+    guider.set_conds(positive, other, negative)  # calc_cond_batch gets [negative, middle, positive]
+    guider.set_cfg(5.0, 2.0)
+    return guider
+
+
+def perp_neg(model: Any, positive: list, other: list, negative: list) -> Any:
+    from comfy_extras.nodes_perpneg import Guider_PerpNeg
+
+    guider = Guider_PerpNeg(model)
+    guider.set_conds(positive, negative, other)  # calc_cond_batch gets [positive, negative, empty]
+    guider.set_cfg(5.0, 1.0)
+    return guider
+
+
+@pytest.mark.parametrize(("make_guider", "roles"), [
+    (dual_cfg, {0: True, 1: True, 2: False}), (perp_neg, {0: False, 1: True, 2: True}),
+], ids=["DualCFGGuider", "PerpNegGuider"])
+def test_guiders_that_order_their_prompts_differently(host: TinyHost, parts: dict[str, Any], make_guider: Any,
+                                                      roles: dict[int, bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    """cond_or_uncond is an index into the guider's own list: DualCFGGuider puts its negative first (and
+    ComfyUI marks its middle prompt negative), PerpNegGuider adds an empty negative third. Every negative
+    gets null grounding, every positive the layout."""
+    import comfy.samplers
 
     recorder = TokenRecorder(monkeypatch)
     model = grounded(host, parts)
-    guider = Guider_DualCFG(model)
-    guider.set_conds(parts["positive"], encode_prompt(host.clip, "a photo"), parts["negative"])
-    guider.set_cfg(5.0, 2.0)
+    guider = make_guider(model, parts["positive"], encode_prompt(host.clip, ""), parts["negative"])
     sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "normal", 2)
     noise = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
     out = guider.sample(noise, torch.zeros(1, 4, 8, 8), comfy.samplers.sampler_object("euler"), sigmas,
                         disable_pbar=True, seed=0)
-    assert torch.isfinite(out).all()
-    for indices, roles in recorder.calls:
-        assert {i: r.uncond for i, r in zip(indices, roles, strict=True)} == {0: True, 1: False, 2: False}
+    assert torch.isfinite(out).all() and recorder.calls
+    for indices, chunk_roles in recorder.calls:
+        assert {i: r.uncond for i, r in zip(indices, chunk_roles, strict=True)} == roles
 
 
 # ---- two GLIGEN sources on one model -----------------------------------------------------------
