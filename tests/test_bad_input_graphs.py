@@ -79,10 +79,10 @@ class TokenRecorder:
         self.calls: list[tuple[list[int], tuple[Any, ...]]] = []
         batched, roles = GroundingPatch.batched_tokens, GroundingPatch.chunk_roles
 
-        def spy_batched(patch: Any, chunks: tuple[Any, ...], batch: int, *args: Any) -> torch.Tensor:
+        def spy_batched(patch: Any, chunks: tuple[Any, ...], batch: int, *args: Any) -> Any:
             out = batched(patch, chunks, batch, *args)
             per_chunk = batch // len(chunks)
-            self.rows += [(c, out[i * per_chunk]) for i, c in enumerate(chunks)]
+            self.rows += [(c, out[0][i * per_chunk]) for i, c in enumerate(chunks)]
             return out
 
         def spy_roles(patch: Any, options: dict[str, Any]) -> tuple[Any, ...]:

@@ -15,6 +15,7 @@ import pytest
 import torch
 from support.api_graphs import (
     CHECKPOINT,
+    FROM_GLIGEN_FILE,
     TEXT_BOX_FILE,
     GraphBuilder,
     Link,
@@ -41,7 +42,7 @@ def loader_graph(name: Any) -> dict[str, Any]:
     """Loader -> Apply -> KSampler: the smallest graph that makes ComfyUI run the loader."""
     g = GraphBuilder()
     base = g.base()
-    gligen = [g.add("GLIGENSuite_Loader", gligen_name=name), 0]
+    gligen = [g.add("GLIGENSuite_Loader", gligen_name=name, image_projection=FROM_GLIGEN_FILE), 0]
     g.sampled(base, g.grounded(base, LAYOUT, gligen=gligen), PROBE)
     return g.nodes
 
@@ -75,6 +76,21 @@ def test_a_crafted_gligen_name_is_refused(srv: ComfyServer, name: str) -> None:
         assert rejected.status == 400 and "value_not_in_list" in str(rejected)
         return
     assert f"GLIGEN file '{name}' is not in models/gligen" in message and "refresh the list" in message
+
+
+@pytest.mark.parametrize("choice", [f"text_encoders/../checkpoints/{CHECKPOINT}", f"checkpoints/{CHECKPOINT}",
+                                    "gligen//etc/hostname"], ids=["dotdot", "other-folder", "absolute"])
+def test_a_crafted_image_projection_is_refused(srv: ComfyServer, choice: str) -> None:
+    g = GraphBuilder()
+    base = g.base()
+    gligen = [g.add("GLIGENSuite_Loader", gligen_name=TEXT_BOX_FILE, image_projection=choice), 0]
+    g.sampled(base, g.grounded(base, LAYOUT, gligen=gligen), PROBE)
+    try:
+        message = failure(srv, g.nodes, "GLIGENSuite_Loader")
+    except PromptRejected as rejected:  # a host that validates V3 combos
+        assert rejected.status == 400 and "value_not_in_list" in str(rejected)
+        return
+    assert f"image_projection '{choice}' is not a file in models/" in message
 
 
 def test_a_pickle_with_code_in_models_gligen_never_runs(srv: ComfyServer, tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ def test_two_apply_nodes_on_one_base_model_do_not_interfere(shared: ComfyServer,
     Apply and a plain KSampler, each exactly what it gives alone."""
     g = GraphBuilder()
     base = g.base()
-    gligen = [g.add("GLIGENSuite_Loader", gligen_name="gligen_suite_tiny_textbox.safetensors"), 0]
+    gligen = [g.loader(), 0]
     saves = {kind: g.sampled(base, branch(g, base, kind, gligen), f"together_{kind}", size=SIZE, steps=STEPS)
              for kind in KINDS}
     history = shared.run(g.nodes, timeout=300)

@@ -21,6 +21,7 @@ from .gligen_files import variant_state_dict, write_safetensors
 CHECKPOINT = "gligen_suite_tiny_sd15.safetensors"
 TEXT_BOX_FILE = "gligen_suite_tiny_textbox.safetensors"
 KEYPOINT_FILE = "gligen_suite_tiny_keypoint.safetensors"
+FROM_GLIGEN_FILE = "from the GLIGEN file"  # the loader's image_projection default
 Link = list[Any]  # [node id, output index]
 
 
@@ -52,6 +53,9 @@ class GraphBuilder:
         self.nodes[node_id] = {"class_type": class_type, "inputs": inputs}
         return node_id
 
+    def loader(self, gligen_file: str = TEXT_BOX_FILE) -> str:
+        return self.add("GLIGENSuite_Loader", gligen_name=gligen_file, image_projection=FROM_GLIGEN_FILE)
+
     def base(self, prompt: str = "a red cube and a blue ball", negative: str = "blurry") -> dict[str, Link]:
         """Checkpoint, both prompts encoded: {"model", "clip", "positive", "negative"}."""
         ckpt = self.add("CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
@@ -63,8 +67,9 @@ class GraphBuilder:
                  gligen_file: str = TEXT_BOX_FILE, schedule: Link | None = None,
                  negative_mode: str = "null grounding (official)", gligen: Link | None = None) -> Link:
         """(Loader ->) Text-Box Encode -> Apply on `model` (default: the checkpoint's); the patched MODEL."""
-        gligen = gligen or [self.add("GLIGENSuite_Loader", gligen_name=gligen_file), 0]
-        grounding = self.add("GLIGENSuite_TextBoxEncode", clip=base["clip"], layout=layout_json)
+        gligen = gligen or [self.loader(gligen_file), 0]
+        grounding = self.add("GLIGENSuite_TextBoxEncode", clip=base["clip"], layout=layout_json,
+                             crop_images_to_boxes=False)
         inputs: dict[str, Any] = {"model": model or base["model"], "gligen": gligen, "grounding": [grounding, 0],
                                   "negative": negative_mode}
         if schedule is not None:
@@ -73,7 +78,7 @@ class GraphBuilder:
 
     def posed(self, base: dict[str, Link], pose_layout_json: str, model: Link | None = None) -> Link:
         """Loader (keypoint file) -> Pose Encode -> Apply; the patched MODEL."""
-        gligen = self.add("GLIGENSuite_Loader", gligen_name=KEYPOINT_FILE)
+        gligen = self.loader(KEYPOINT_FILE)
         grounding = self.add("GLIGENSuite_PoseEncode", layout=pose_layout_json)
         return [self.add("GLIGENSuite_Apply", model=model or base["model"], gligen=[gligen, 0],
                          grounding=[grounding, 0], negative="null grounding (official)"), 0]
