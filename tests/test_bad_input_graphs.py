@@ -16,6 +16,7 @@ import torch
 from support.base_models import sd15_transformer_blocks
 from support.comfy_run import TinyHost, encode_prompt, sample
 from support.gligen_files import SD15_BLOCKS, text_box_state_dict, variant_state_dict, write_safetensors
+from support.pack import import_pack
 
 pytestmark = pytest.mark.bad_input
 
@@ -151,6 +152,33 @@ def test_area_in_percent_and_a_window_with_no_object(host: TinyHost, parts: dict
     sample(grounded(host, parts, grounding=grounding), corner, parts["negative"], width=128, height=128, steps=1)
     rows = recorder.cond_rows((0.5, 0.5, 1.0, 1.0))
     assert rows and torch.equal(rows[0], expected_tokens(host, parts, [], CANVAS, CANVAS))
+
+
+def test_a_window_keeps_each_objects_fields_together() -> None:
+    """Cropping drops whole objects: phrase, features, image, masks and strength stay with their box; a
+    style image (the authors' [0, 1, 0, 1]) has no place and stays; a pose keeps its persons, hiding joints
+    outside the window."""
+    import_pack()
+    from gligen_suite.gligen_model.cropping import crop_grounding
+    from gligen_suite.gligen_model.grounding import BoxGrounding, PoseGrounding
+    from gligen_suite.gligen_model.layout import STYLE_BOX
+
+    boxes = torch.tensor([[0.0, 0.0, 0.25, 0.5], [0.5, 0.25, 1.0, 0.75], STYLE_BOX, [0.25, 0.0, 0.75, 1.0]])
+    grounding = BoxGrounding(("left", "right", "", "middle"), torch.arange(4.0)[:, None].repeat(1, 3), boxes,
+                             image_embeddings=torch.arange(4.0)[:, None].repeat(1, 2) + 10,
+                             text_mask=torch.tensor([1.0, 1, 0, 1]), image_mask=torch.tensor([0.0, 1, 1, 0]),
+                             strengths=torch.tensor([1.0, 0.5, 2.0, 1.5]))
+    right = crop_grounding(grounding, (0.5, 0.0, 1.0, 1.0))
+    assert right.phrases == ("right", "", "middle")
+    assert right.phrase_embeddings[:, 0].tolist() == [1.0, 2.0, 3.0]
+    assert right.image_embeddings[:, 0].tolist() == [11.0, 12.0, 13.0]
+    assert right.text_mask.tolist() == [1.0, 0.0, 1.0] and right.image_mask.tolist() == [1.0, 1.0, 0.0]
+    assert right.strengths.tolist() == [0.5, 2.0, 1.5]
+    assert right.boxes.tolist() == [[0.0, 0.25, 1.0, 0.75], list(STYLE_BOX), [0.0, 0.0, 0.5, 1.0]]
+    points = torch.tensor([[[0.1, 0.1], [0.75, 0.5]]])
+    pose = crop_grounding(PoseGrounding(points, torch.ones(1, 2), torch.tensor([0.5])), (0.5, 0.0, 1.0, 1.0))
+    assert pose.visible.tolist() == [[0.0, 1.0]] and pose.points[0, 1].tolist() == [0.5, 0.5]
+    assert pose.strengths.tolist() == [0.5]
 
 
 def test_area_outside_the_picture_is_named(host: TinyHost, parts: dict[str, Any]) -> None:
