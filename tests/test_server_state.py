@@ -139,10 +139,16 @@ def test_interrupt_mid_sampling_leaves_nothing_patched(shared: ComfyServer,
 
 def test_models_freed_by_the_host_reload_and_stay_exact(shared: ComfyServer,
                                                         references: dict[str, torch.Tensor]) -> None:
-    """POST /free unloads every model and drops the node cache: everything loads again, same numbers."""
-    assert_exact(run_one(shared, "boxes_a", "before_free"), references["boxes_a"], "before /free")
+    """POST /free (unload every model, drop the node cache) lands between two prompts: everything loads again,
+    same numbers. The worker reads /free's flags after the prompt it is running, so /free is sent while one
+    runs and the compared prompt is queued behind it."""
+    busy = shared.queue_prompt(single("plain", "busy", steps=60))
+    shared.wait_for_progress(busy, 1)
     shared.free(unload_models=True, free_memory=True)
-    history = shared.run(single("boxes_a", "after_free"), timeout=300)
+    after = shared.queue_prompt(single("boxes_a", "after_free"))
+    shared.wait(busy, timeout=300)
+    shared.wait(after, timeout=300)
+    history = shared.history(after)
     assert {"1", "4"} <= executed_nodes(history)  # checkpoint and GLIGEN loaders ran again
     assert_exact(only_latent(shared, history), references["boxes_a"], "after /free")
     assert_exact(run_one(shared, "pose", "after_free"), references["pose"], "pose after /free")
