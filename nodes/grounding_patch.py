@@ -85,7 +85,7 @@ class GroundingPatch:
 
     # ---- per diffusion-model call -------------------------------------------------------------
     def prepare_call(self, executor: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        """DIFFUSION_MODEL wrapper: put (beta, objs) for this call into transformer_options."""
+        """DIFFUSION_MODEL wrapper: put (beta, tokens, strength bias) for this call into transformer_options."""
         transformer_options = args[4] if len(args) > 4 else kwargs["transformer_options"]
         beta = self.beta_for_call(transformer_options)
         state = None
