@@ -54,9 +54,9 @@ def person_from_openpose18(flat: Sequence[float], width: float, height: float,
     `min_confidence`, at exactly (0, 0) (how OpenPose writes "missing"), or outside the picture is
     not visible.
     """
-    if not isinstance(flat, Sequence) or len(flat) != 18 * 3:
-        raise GligenInputError(f"pose_keypoints_2d has {len(flat) if isinstance(flat, Sequence) else flat!r} "
-                               "numbers; OpenPose-18 needs 54 (18 x [x, y, confidence]).")
+    if not isinstance(flat, (list, tuple)) or len(flat) != 18 * 3:
+        got = f"{len(flat)} numbers" if isinstance(flat, (list, tuple)) else f"a {type(flat).__name__}"
+        raise GligenInputError(f"pose_keypoints_2d has {got}; OpenPose-18 needs 54 (18 x [x, y, confidence]).")
     bad = [v for v in flat if not _finite_number(v)]
     if bad:
         raise GligenInputError(f"pose_keypoints_2d holds {bad[0]!r}; every value must be a finite number "
