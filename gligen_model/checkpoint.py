@@ -207,6 +207,12 @@ def _collect_fusers(fuser_keys: dict[str, torch.Tensor], name: str) -> tuple[Fus
                 f"'{name}' has a fuser in transformer block {match['depth']} of '{match['block']}'; published "
                 "GLIGEN files have one fuser per transformer (block 0). This layout is not supported.")
         grouped.setdefault(match["block"], {})[match["param"]] = tensor
+    unknown = sorted(block for block in grouped if block.split(".")[0] not in SECTION_ORDER)
+    if unknown:
+        raise GligenInputError(
+            f"'{name}' has GLIGEN fusers under unknown block names {unknown[:3]}; published files use "
+            "input_blocks / middle_block / output_blocks (or diffusers' down_blocks / mid_block / up_blocks). "
+            "It comes from an unsupported tool or model: use a published GLIGEN checkpoint.")
     ordered = sorted(grouped, key=_block_sort_key)
     problems: list[str] = []
     fusers = tuple(FuserWeights(block, _validated_fuser(block, grouped[block], name, problems)) for block in ordered)
@@ -277,7 +283,16 @@ def _tensor_problems(state: dict[str, torch.Tensor], expected: dict[str, tuple[i
                  for k, shape in expected.items() if k in state and tuple(state[k].shape) != shape]
     problems += [f"'{k}' is {state[k].dtype}, expected a floating-point tensor"
                  for k in expected if k in state and not state[k].is_floating_point()]
+    problems += [f"'{k}' contains NaN or infinite values" for k in expected
+                 if k in state and state[k].is_floating_point() and not _all_finite(state[k])]
     return problems
+
+
+def _all_finite(tensor: torch.Tensor) -> bool:
+    """NaN / inf weights (a broken fp16 conversion) would turn every image into NaN: refuse them at load."""
+    if tensor.element_size() == 1:  # float8: isfinite is not implemented for it on every device
+        tensor = tensor.float()
+    return bool(torch.isfinite(tensor).all())
 
 
 def _raise_if_problems(problems: list[str], name: str) -> None:

@@ -91,6 +91,7 @@ def parse_layout(text: str) -> Layout:
     if len(text) > MAX_LAYOUT_CHARS:
         raise GligenInputError(f"The layout is {len(text):,} characters long; the limit is {MAX_LAYOUT_CHARS:,}. "
                                "A layout holds at most 30 objects: paste only the layout JSON.")
+    text = text.removeprefix("\ufeff")  # a byte-order mark from a file saved on Windows
     if not text.strip():
         raise GligenInputError("The layout is empty: give JSON like " + _EXAMPLE)
     try:
@@ -98,6 +99,11 @@ def parse_layout(text: str) -> Layout:
     except json.JSONDecodeError as e:
         raise GligenInputError(f"The layout is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}). "
                                "Expected " + _EXAMPLE) from e
+    except RecursionError as e:
+        raise GligenInputError("The layout's JSON is nested too deeply to be a layout. Expected " + _EXAMPLE) from e
+    except ValueError as e:  # e.g. an integer of thousands of digits
+        raise GligenInputError(f"The layout holds a number JSON cannot read ({str(e)[:80]}). Use pixel "
+                               "coordinates like 64 or 64.5.") from e
     if not isinstance(data, dict):
         raise GligenInputError("The layout must be a JSON object, e.g. " + _EXAMPLE)
     version = data.get("version")
@@ -146,7 +152,9 @@ def _parse_object(obj: Any, index: int, width: int, height: int) -> LayoutObject
         raise GligenInputError(f"Layout object {index} has unknown keys {unknown}; allowed are {sorted(OBJECT_KEYS)}.")
     image = _image_index(obj, index)
     phrase = obj.get("phrase", "")
-    if not isinstance(phrase, str) or (not phrase.strip() and image is None):
+    if isinstance(phrase, str) and not any(ch.isprintable() and not ch.isspace() for ch in phrase):
+        phrase = ""  # only spaces or invisible characters (zero-width space, control codes)
+    if not isinstance(phrase, str) or (not phrase and image is None):
         raise GligenInputError(f"Layout object {index} has an empty phrase: describe what goes in its box "
                                "(e.g. \"a red cat\"), give it a reference \"image\", or delete the object.")
     phrase = phrase.strip()
@@ -161,9 +169,10 @@ def _parse_object(obj: Any, index: int, width: int, height: int) -> LayoutObject
     if (not isinstance(box, list) or len(box) != 4
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
         raise GligenInputError(f"{label}: \"box\" must be four numbers [x0, y0, x1, y1] in pixels, got {box!r}.")
-    x0, y0, x1, y1 = (float(v) for v in box)
+    x0, y0, x1, y1 = (_as_float(v) for v in box)
     if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
-        raise GligenInputError(f"{label}: the box {box} contains NaN or infinity; use pixel coordinates.")
+        raise GligenInputError(f"{label}: the box {_short(str(box), 80)} contains NaN or infinity (or a number "
+                               "too large for one); use pixel coordinates on the canvas.")
     if x1 <= x0 or y1 <= y0:
         raise GligenInputError(f"{label}: the box {box} has zero or negative area; it needs x0 < x1 and y0 < y1.")
     if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
@@ -172,6 +181,14 @@ def _parse_object(obj: Any, index: int, width: int, height: int) -> LayoutObject
     if not phrase and (x0, y0, x1, y1) == (0.0, 0.0, float(width), float(height)):
         return LayoutObject("", STYLE_BOX, image, strength, style=True)  # an image over the whole picture
     return LayoutObject(phrase, (x0 / width, y0 / height, x1 / width, y1 / height), image, strength)
+
+
+def _as_float(value: int | float) -> float:
+    """A JSON number as a float; integers too large for a float become infinity (refused by the callers)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def _image_index(obj: dict[str, Any], index: int) -> int | None:
@@ -186,9 +203,10 @@ def _image_index(obj: dict[str, Any], index: int) -> int | None:
 
 def _strength(entry: dict[str, Any], label: str) -> float:
     value = entry.get("strength", 1.0)
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(_as_float(value))
             or not 0.0 <= value <= MAX_STRENGTH):
-        raise GligenInputError(f"{label}: \"strength\" is {value!r}; use a number from 0 to {MAX_STRENGTH:g} "
+        raise GligenInputError(f"{label}: \"strength\" is {_short(repr(value))}; use a number from 0 to "
+                               f"{MAX_STRENGTH:g} "
                                "(1 = as trained, 0 = ignored).")
     return float(value)
 
@@ -217,7 +235,7 @@ def _parse_person(person: Any, index: int, width: int, height: int) -> Person:
         if (not isinstance(point, list) or len(point) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)):
             raise GligenInputError(f"{label}: the {name} must be [x, y] in pixels or null, got {point!r}.")
-        x, y = float(point[0]), float(point[1])
+        x, y = _as_float(point[0]), _as_float(point[1])
         if not (math.isfinite(x) and math.isfinite(y)) or not (0 <= x <= width and 0 <= y <= height):
             raise GligenInputError(f"{label}: the {name} at {point} lies outside the {width}x{height} canvas; "
                                    "move it inside, or set it to null if it is not visible.")

@@ -7,6 +7,7 @@ index of COCO joint i (the neck, OpenPose 1, has no COCO counterpart and is drop
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ COCO17_SKELETON = (
 )
 JOINTS = len(COCO17_JOINTS)
 MAX_PERSONS = 8  # person slots of the keypoint checkpoint
+NORMALIZED_LIMIT = 2.0  # larger pose coordinates are pixels
 
 
 @dataclass(frozen=True)
@@ -46,22 +48,39 @@ def person_from_openpose18(flat: Sequence[float], width: float, height: float,
                            min_confidence: float = 0.05) -> Person:
     """OpenPose `pose_keypoints_2d` (18 x [x, y, confidence], flat) -> a COCO-17 Person.
 
-    Coordinates larger than 1 are taken as pixels of a width x height canvas, otherwise as
-    already normalized (DWPose writes either). A joint with confidence below `min_confidence`,
-    or at exactly (0, 0) (how OpenPose writes "missing"), is not visible.
+    Coordinates beyond 2 are taken as pixels of a width x height canvas, otherwise as already
+    normalized (DWPose writes either; a normalized joint may lie a little past the border, so 1 would
+    switch a whole person to pixels for one such joint). A joint with confidence below
+    `min_confidence`, at exactly (0, 0) (how OpenPose writes "missing"), or outside the picture is
+    not visible.
     """
-    if len(flat) != 18 * 3:
-        raise GligenInputError(f"pose_keypoints_2d has {len(flat)} numbers; OpenPose-18 needs 54 (18 x [x, y, c]).")
-    triples = [tuple(flat[i:i + 3]) for i in range(0, 54, 3)]
-    pixels = any(x > 1.0 or y > 1.0 for x, y, _ in triples)
+    if not isinstance(flat, (list, tuple)) or len(flat) != 18 * 3:
+        got = f"{len(flat)} numbers" if isinstance(flat, (list, tuple)) else f"a {type(flat).__name__}"
+        raise GligenInputError(f"pose_keypoints_2d has {got}; OpenPose-18 needs 54 (18 x [x, y, confidence]).")
+    bad = [v for v in flat if not _finite_number(v)]
+    if bad:
+        raise GligenInputError(f"pose_keypoints_2d holds {bad[0]!r}; every value must be a finite number "
+                               "(x, y, confidence). Re-run the pose detector or fix the JSON.")
+    triples = [tuple(float(v) for v in flat[i:i + 3]) for i in range(0, 54, 3)]
+    pixels = any(x > NORMALIZED_LIMIT or y > NORMALIZED_LIMIT for x, y, _ in triples)
     joints: list[tuple[float, float] | None] = []
     for source in OPENPOSE18_TO_COCO17:
         x, y, confidence = triples[source]
-        if confidence < min_confidence or (x == 0 and y == 0):
-            joints.append(None)
-        else:
-            joints.append((x / width, y / height) if pixels else (float(x), float(y)))
+        if pixels:
+            x, y = x / width, y / height
+        # low confidence, OpenPose's (0, 0) for "not found", or outside the picture: not a visible joint
+        hidden = confidence < min_confidence or (x == 0 and y == 0) or not (0 <= x <= 1 and 0 <= y <= 1)
+        joints.append(None if hidden else (x, y))
     return Person(tuple(joints))
+
+
+def _finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def persons_from_pose_keypoint(frames: Any) -> tuple[Person, ...]:

@@ -23,6 +23,12 @@ def encode_layout(clip: Any, layout_json: str, previous: BoxGrounding | None = N
     """Parse the layout, embed its phrases in one CLIP batch and its reference images with CLIP vision,
     and append the objects to `previous` if given."""
     layout = parse_layout(layout_json)
+    if layout.persons and not layout.objects:
+        raise GligenInputError("The layout holds persons but no objects: persons are read by GLIGEN Pose Encode "
+                               "(Suite). Connect this layout to that node, or add objects with phrases and boxes.")
+    if previous is not None and not isinstance(previous, BoxGrounding):
+        raise GligenInputError("'append_to' got grounding from GLIGEN Pose Encode; only Text-Box Encode grounding "
+                               "can be extended with objects. Connect a Text-Box Encode node's output there.")
     objects = layout.objects
     image_embeddings = reference_image_embeddings(clip_vision, images, objects, crop_to_box)
     with_phrase = [i for i, o in enumerate(objects) if o.phrase]

@@ -6,6 +6,7 @@ import comfy.model_management
 import comfy.model_patcher
 import comfy.ops
 import folder_paths
+import torch
 from comfy.ldm.modules.attention import optimized_attention
 from comfy_api.latest import io
 
@@ -15,6 +16,7 @@ from .socket_types import CATEGORY, GligenModelSocket
 
 FROM_GLIGEN_FILE = "from the GLIGEN file"
 PROJECTION_FOLDERS = ("text_encoders", "clip_vision", "gligen")  # where CLIP-L's text projection may be found
+COMPUTE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def gligen_file_path(name: str) -> str:
@@ -49,9 +51,16 @@ def load_gligen_patcher(path: str, projection_path: str | None = None) -> comfy.
     """Read a GLIGEN file strictly and wrap it so ComfyUI loads/offloads it with the UNet.
     projection_path: a file holding CLIP-L's text projection (for reference images), else the GLIGEN file's."""
     checkpoint = load_gligen_checkpoint(path)
+    if checkpoint.inpainting:
+        raise GligenInputError(
+            f"{checkpoint.summary()}: this is one of GLIGEN's inpainting files, whose fusers were trained with their "
+            "own 9-channel inpainting UNet; this pack does not run those yet. Use the generation file "
+            "(e.g. gligen_sd14_textbox_pruned.safetensors) with an SD1.x checkpoint.")
     projection = load_text_projection(projection_path) if projection_path else None
     model = GligenModel(checkpoint, operations=comfy.ops.manual_cast, attention=optimized_attention,
                         image_projection=projection)
+    if next(model.parameters()).dtype not in COMPUTE_DTYPES:  # float8 / float64 files: compute in float32
+        model = model.float()
     if comfy.model_management.should_use_fp16():
         model = model.half()
     return comfy.model_patcher.ModelPatcher(

@@ -49,7 +49,11 @@ def _persons_from_text(text: str) -> tuple:
         data = None  # parse_layout reports the exact JSON error
     if (isinstance(data, dict) and "people" in data) or isinstance(data, list):
         return persons_from_pose_keypoint(data)
-    return parse_layout(text).persons
+    layout = parse_layout(text)
+    if layout.objects and not layout.persons:
+        raise GligenInputError("The layout holds objects but no persons: objects are read by GLIGEN Text-Box Encode "
+                               "(Suite). Connect this layout to that node, or add persons with keypoints.")
+    return layout.persons
 
 
 class GligenPoseEncode(io.ComfyNode):

@@ -58,3 +58,11 @@ def comfy_page(browser_page: Any) -> Iterator[Any]:
     seen = len(browser_page.errors)
     yield browser_page
     assert not browser_page.new_errors(seen), "\n".join(browser_page.new_errors(seen))
+
+
+@pytest.fixture(scope="session")
+def tiny_host(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The tiny SD1.5 (model, clip) and a matching GLIGEN file, loaded in-process once for the bad_input modules."""
+    from support.comfy_run import load_tiny_host
+
+    return load_tiny_host(tmp_path_factory.mktemp("tiny_host"))

@@ -169,7 +169,7 @@ def test_batched_phrase_encoding_equals_comfyui_one_by_one(host: TinyHost) -> No
 
 def test_object_strength_reaches_only_the_grounded_branch(host: TinyHost, parts: dict[str, Any]) -> None:
     from gligen_suite.nodes.encode_node import encode_layout
-    from gligen_suite.nodes.grounding_patch import GroundingPatch
+    from gligen_suite.nodes.grounding_patch import ChunkRole, GroundingPatch
 
     def layout(strengths: list[float]) -> str:
         data = json.loads(LAYOUT)
@@ -181,7 +181,8 @@ def test_object_strength_reaches_only_the_grounded_branch(host: TinyHost, parts:
     weaker = encode_layout(host.clip, layout([0.25, 1.0]))
     assert (run(grounded(host, parts, grounding=weaker), parts) - run(grounded(host, parts), parts)).abs().max() > 1e-3
     patch = GroundingPatch(parts["gligen"].model, weaker, None, ground_negative=False, model_sampling=None)
-    _, bias = patch.batched_tokens([1, 0], 4, torch.device("cpu"), torch.float32)  # uncond rows first, 2 each
+    uncond_first = (ChunkRole(uncond=True), ChunkRole(uncond=False))
+    _, bias = patch.batched_tokens(uncond_first, 4, torch.device("cpu"), torch.float32)  # 2 rows each
     assert bias.shape == (4, 30) and bias[:2].eq(0).all() and bias[2:, 0].lt(0).all() and bias[2:, 1:].eq(0).all()
 
 

@@ -468,6 +468,27 @@ class ComfyServer:
         if kind == "execution_error":
             raise PromptFailed(prompt_id, payload)
 
+    def wait_for_progress(self, prompt_id: str, step: int, timeout: float = 120.0) -> None:
+        """Block until `prompt_id` reports sampling progress of at least `step` (websocket "progress")."""
+        ws = self._socket()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if prompt_id in self._done:
+                raise ComfyServerError(f"prompt {prompt_id} finished before reaching step {step}")
+            ws.settimeout(1.0)
+            try:
+                msg = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                continue
+            if not isinstance(msg, str):
+                continue
+            message = json.loads(msg)
+            self._record(message)
+            data = message.get("data") or {}
+            if message.get("type") == "progress" and data.get("prompt_id") == prompt_id and data["value"] >= step:
+                return
+        raise TimeoutError(f"prompt {prompt_id} did not reach step {step} in {timeout:.0f}s")
+
     def _from_history(self, prompt_id: str) -> None:
         """Mark prompt_id done from /history when the server already finished it."""
         status = self.history(prompt_id).get("status")
