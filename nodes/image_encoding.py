@@ -87,11 +87,25 @@ def reference_image_embeddings(clip_vision: Any, images: torch.Tensor | None, ob
         raise GligenInputError(
             f"The layout refers to image {missing[0]}, but the IMAGE input holds {count} image(s), numbered 0 to "
             f"{count - 1}. Fix the objects' \"image\" index, or batch more images into the input.")
+    _check_pixels(images, sorted({o.image for _, o in wanted}))
     crops = [_crop(images[o.image], o.box if crop_to_box and not o.style else None) for _, o in wanted]
     embeds = _encode(clip_vision, crops)
     out = torch.zeros(len(objects), embeds.shape[1])
     out[[i for i, _ in wanted]] = embeds
     return out
+
+
+def _check_pixels(images: torch.Tensor, used: list[int]) -> None:
+    """ComfyUI IMAGEs are (B, H, W, C) floats in [0, 1]; refuse what CLIP vision would turn into NaN or nonsense."""
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4) or not images.is_floating_point():
+        raise GligenInputError(
+            f"The IMAGE input has shape {tuple(images.shape)} ({images.dtype}); reference images must be a ComfyUI "
+            "IMAGE batch (batch, height, width, 3 colour channels). Connect Load Image or another IMAGE output.")
+    broken = [i for i in used if not bool(torch.isfinite(images[i]).all())]
+    if broken:
+        raise GligenInputError(
+            f"Reference image {broken[0]} of the IMAGE input contains NaN or infinite pixels, so its CLIP features "
+            "would be NaN. Fix the node that made it (e.g. a failed decode), or use another image.")
 
 
 def _crop(image: torch.Tensor, box: tuple[float, float, float, float] | None) -> torch.Tensor:
@@ -106,6 +120,11 @@ def _crop(image: torch.Tensor, box: tuple[float, float, float, float] | None) ->
     return image[y0:y1, x0:x1]
 
 
+def _rgb(image: torch.Tensor) -> torch.Tensor:
+    """(H, W, C) with C in 1 / 3 / 4 -> (H, W, 3): grey repeated, alpha dropped (CLIP sees RGB)."""
+    return image.expand(*image.shape[:-1], 3) if image.shape[-1] == 1 else image[..., :3]
+
+
 def _encode(clip_vision: Any, crops: list[torch.Tensor]) -> torch.Tensor:
     """One CLIP vision call per distinct crop size (whole images share one batched call)."""
     rows: list[torch.Tensor | None] = [None] * len(crops)
@@ -113,7 +132,7 @@ def _encode(clip_vision: Any, crops: list[torch.Tensor]) -> torch.Tensor:
     for i, crop in enumerate(crops):
         by_size.setdefault(tuple(crop.shape), []).append(i)
     for indices in by_size.values():
-        batch = torch.stack([crops[i][..., :3] for i in indices])
+        batch = torch.stack([_rgb(crops[i]) for i in indices])
         with torch.no_grad():
             embeds = clip_vision.encode_image(batch, crop=True)["image_embeds"].float().cpu()
         for row, i in enumerate(indices):

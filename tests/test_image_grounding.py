@@ -268,3 +268,39 @@ def test_a_projection_file_without_a_projection_is_refused(tmp_path: Path, host:
     message = message_of(lambda: load_text_projection(wrong))
     assert "'clip_g.safetensors' holds no CLIP-L text projection" in message and "clip_l.safetensors" in message
     assert "holds no CLIP-L" in message_of(lambda: load_text_projection(host.gligen_path))
+
+
+@pytest.mark.bad_input
+def test_odd_reference_pixels(host: TinyHost, clip_vision: Any, images: torch.Tensor) -> None:
+    """RGBA and grey images are read as RGB; NaN pixels and non-IMAGE tensors are refused; a box under one
+    pixel of the reference image still embeds one pixel."""
+    from gligen_suite.nodes.encode_node import encode_layout
+
+    text = layout_text([{"phrase": "a cat", "box": [0, 0, 1, 1], "image": 0}])
+    crop = encode_layout(host.clip, text, None, clip_vision, images[:1], True)
+    with torch.no_grad():
+        one_pixel = clip_vision.encode_image(images[:1, :1, :1], crop=True)["image_embeds"].float()
+    torch.testing.assert_close(crop.image_embeddings, one_pixel, rtol=1e-5, atol=1e-5)
+    rgba = torch.cat([images[:1], torch.ones(1, 96, 128, 1)], dim=-1)
+    grey = images[:1].mean(dim=-1, keepdim=True)
+    assert torch.equal(encode(host, clip_vision, rgba, text).image_embeddings,
+                       encode(host, clip_vision, images[:1], text).image_embeddings)
+    with torch.no_grad():
+        expected_grey = clip_vision.encode_image(grey.expand(1, 96, 128, 3), crop=True)["image_embeds"].float()
+    torch.testing.assert_close(encode(host, clip_vision, grey, text).image_embeddings, expected_grey)
+    broken = images[:1].clone()
+    broken[0, 5, 5, 1] = float("nan")
+    assert "contains NaN or infinite pixels" in message_of(lambda: encode(host, clip_vision, broken, text))
+    mask_like = torch.rand(1, 96, 128)
+    assert "must be a ComfyUI IMAGE batch" in message_of(lambda: encode(host, clip_vision, mask_like, text))
+
+
+@pytest.mark.bad_input
+def test_the_336_px_vit_l14_is_refused() -> None:
+    import comfy.clip_vision
+    from gligen_suite.nodes.image_encoding import check_vit_l14
+    from support.host import comfy_path
+
+    vit_l_336 = comfy.clip_vision.ClipVisionModel(str(comfy_path() / "comfy" / "clip_vision_config_vitl_336.json"))
+    message = message_of(lambda: check_vit_l14(vit_l_336))
+    assert "336 px" in message and "not CLIP ViT-L/14 at 224 px" in message
