@@ -61,3 +61,11 @@ def relative_tolerance(model: Any) -> float:
     of a random model amplify that (measured: 4e-3 against ComfyUI core on an H200).
     """
     return 1e-5 if model.model.get_dtype() == torch.float32 else 1e-2
+
+
+def token_tolerance(dtype: torch.dtype) -> dict[str, float]:
+    """`assert_close` tolerances for grounding tokens (values of order 1) computed twice in `dtype`,
+    possibly on different devices: a few ulps. fp32 (the CPU): 1e-5; fp16 / bf16 (a GPU): 1e-2
+    (measured: 2e-3 between CPU and GPU fp16 kernels on an H200)."""
+    tol = 1e-5 if dtype == torch.float32 else 1e-2
+    return {"atol": tol, "rtol": tol}
