@@ -4,12 +4,13 @@
 
 On SD1.5's 16 fuser shapes for one CFG step (batch 2, 30 grounding tokens), times:
 - `ours`: GLIGEN Suite's `GatedSelfAttentionDense` as the loader builds it (ComfyUI's casting
-  ops, the host's `optimized_attention`);
+  ops, and on the CPU ComfyUI's `attention_pytorch` rather than its default there, see
+  nodes/fuser_attention.py);
 - `core`: ComfyUI core's `GatedSelfAttentionDense` (queries for the 30 grounding rows too);
 - `bare_host_attention`: the same math as ours in bare torch functions, with the host's attention;
 - `bare_torch_sdpa`: the same with `torch.nn.functional.scaled_dot_product_attention`.
-ours vs bare_host_attention is the overhead of our module code; bare_host_attention vs
-bare_torch_sdpa is what the host's attention kernel costs on this device.
+ours vs bare_torch_sdpa is the overhead of our module code; bare_host_attention vs bare_torch_sdpa
+is what the host's default attention kernel would cost the fusers on this device.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                     fn(i, x)
                 times[name].append(time.perf_counter() - start)
     log(f"16 fusers, {args.size} x {args.size}, batch 2, {torch.get_num_threads()} threads, "
-        f"attention of the host: {optimized_attention.__name__}")
+        f"host's default attention: {optimized_attention.__name__}, ours: {ours.fusers[0].attention.__name__}")
     for name, values in times.items():
         log(f"{name:<20} median {statistics.median(values):.3f} s  runs " + " ".join(f"{v:.3f}" for v in values))
     return 0

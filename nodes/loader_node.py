@@ -7,11 +7,11 @@ import comfy.model_patcher
 import comfy.ops
 import folder_paths
 import torch
-from comfy.ldm.modules.attention import optimized_attention
 from comfy_api.latest import io
 
 from ..gligen_model import GligenInputError, GligenModel, load_gligen_checkpoint
 from ..gligen_model.image_projection import load_text_projection
+from .fuser_attention import fuser_attention
 from .socket_types import CATEGORY, GligenModelSocket
 
 FROM_GLIGEN_FILE = "from the GLIGEN file"
@@ -57,14 +57,15 @@ def load_gligen_patcher(path: str, projection_path: str | None = None) -> comfy.
             "own 9-channel inpainting UNet; this pack does not run those yet. Use the generation file "
             "(e.g. gligen_sd14_textbox_pruned.safetensors) with an SD1.x checkpoint.")
     projection = load_text_projection(projection_path) if projection_path else None
-    model = GligenModel(checkpoint, operations=comfy.ops.manual_cast, attention=optimized_attention,
+    load_device = comfy.model_management.get_torch_device()
+    model = GligenModel(checkpoint, operations=comfy.ops.manual_cast, attention=fuser_attention(load_device.type),
                         image_projection=projection)
     if next(model.parameters()).dtype not in COMPUTE_DTYPES:  # float8 / float64 files: compute in float32
         model = model.float()
     if comfy.model_management.should_use_fp16():
         model = model.half()
     return comfy.model_patcher.ModelPatcher(
-        model, load_device=comfy.model_management.get_torch_device(),
+        model, load_device=load_device,
         offload_device=comfy.model_management.unet_offload_device())
 
 
