@@ -98,11 +98,8 @@ def seed_pose_layout(text: str, pose_keypoint: Any, mode: str) -> str | None:
     current = data.get("persons") if isinstance(data.get("persons"), list) else []
     if mode == COPY_WHEN_EMPTY and current:
         return converted
-    persons = persons_from_pose_keypoint(pose_keypoint)
-    if len(persons) > MAX_PERSONS:
-        raise GligenInputError(f"The POSE_KEYPOINT input holds {len(persons)} persons; the keypoint model takes at "
-                               f"most {MAX_PERSONS}. Use an image with fewer people.")
-    width, height = pose_canvas(pose_keypoint)
+    persons, width, height = _openpose_persons(pose_keypoint, "The POSE_KEYPOINT input",
+                                               "Use an image with fewer people.")
     entries = [_person_entry(p, width, height, current[i] if i < len(current) else {}) for i, p in enumerate(persons)]
     return canonical_layout_json({**data, "version": LAYOUT_VERSION, "width": width, "height": height,
                                   "persons": entries})
@@ -216,13 +213,19 @@ def _openpose_text_as_layout(text: str) -> str | None:
         return None
     if not ((isinstance(data, dict) and "people" in data) or isinstance(data, list)):
         return None
-    persons = persons_from_pose_keypoint(data)
-    if len(persons) > MAX_PERSONS:
-        raise GligenInputError(f"The pasted OpenPose JSON holds {len(persons)} persons; the keypoint model takes at "
-                               f"most {MAX_PERSONS}. Remove some people from it.")
-    width, height = pose_canvas(data)
+    persons, width, height = _openpose_persons(data, "The pasted OpenPose JSON", "Remove some people from it.")
     return canonical_layout_json({"version": LAYOUT_VERSION, "width": width, "height": height,
                                   "persons": [_person_entry(p, width, height, {}) for p in persons]})
+
+
+def _openpose_persons(source: Any, what: str, fix: str) -> tuple[tuple[Any, ...], int, int]:
+    """Persons (at most MAX_PERSONS) and the canvas (width, height) of OpenPose / POSE_KEYPOINT data."""
+    persons = persons_from_pose_keypoint(source)
+    if len(persons) > MAX_PERSONS:
+        raise GligenInputError(f"{what} holds {len(persons)} persons; the keypoint model takes at most "
+                               f"{MAX_PERSONS}. {fix}")
+    width, height = pose_canvas(source)
+    return persons, width, height
 
 
 def _canvas_of(data: dict[str, Any]) -> tuple[int, int]:
