@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from types import ModuleType
 from typing import Any
 
@@ -75,6 +76,12 @@ class GatedSelfAttentionDense(nn.Module):
         self.alpha_attn = nn.Parameter(torch.empty((), device="meta"))
         self.alpha_dense = nn.Parameter(torch.empty((), device="meta"))
         self.attention = attention
+        self.gates: tuple[float, float] | None = None
+
+    def freeze_gates(self) -> None:
+        """Read tanh(alpha_attn), tanh(alpha_dense) once, as Python floats. They are constants of the file;
+        as floats they cost no tanh, no device copy and no extra kernel in each of the run's block calls."""
+        self.gates = (math.tanh(float(self.alpha_attn)), math.tanh(float(self.alpha_dense)))
 
     def forward(self, x: torch.Tensor, objs: torch.Tensor, beta: float, heads: int,
                 grounding_bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -90,7 +97,7 @@ class GatedSelfAttentionDense(nn.Module):
             visual = grounding_bias.new_zeros(grounding_bias.shape[0], n_visual)
             mask = torch.cat([visual, grounding_bias], dim=1).to(x.device, q.dtype)[:, None, :]
         attended = self.attention(q, self.attn.to_k(h), self.attn.to_v(h), heads, mask=mask)
-        gate_attn = beta * torch.tanh(self.alpha_attn).to(x.device, x.dtype)
-        x = x + gate_attn * self.attn.to_out(attended)
-        gate_dense = beta * torch.tanh(self.alpha_dense).to(x.device, x.dtype)
-        return x + gate_dense * self.ff(self.norm2(x))
+        tanh_attn, tanh_dense = self.gates or (torch.tanh(self.alpha_attn).to(x.device, x.dtype),
+                                               torch.tanh(self.alpha_dense).to(x.device, x.dtype))
+        x = x + (beta * tanh_attn) * self.attn.to_out(attended)
+        return x + (beta * tanh_dense) * self.ff(self.norm2(x))

@@ -49,6 +49,8 @@ class GligenModel(nn.Module):
         state.update({f"position_net.{k}": v for k, v in checkpoint.position_net.items()})
         # The checkpoint was validated key by key, so strict loading cannot hide anything here.
         self.load_state_dict(state, strict=True, assign=True)
+        for fuser in self.fusers:
+            fuser.freeze_gates()
         self.phrase_dim = checkpoint.phrase_dim
         projection = image_projection if image_projection is not None else checkpoint.image_projection
         self.image_projection: torch.Tensor | None
