@@ -81,7 +81,7 @@ class GatedSelfAttentionDense(nn.Module):
     def freeze_gates(self) -> None:
         """Read tanh(alpha_attn), tanh(alpha_dense) once, as Python floats. They are constants of the file;
         as floats they cost no tanh, no device copy and no extra kernel in each of the run's block calls."""
-        self.gates = (math.tanh(float(self.alpha_attn)), math.tanh(float(self.alpha_dense)))
+        self.gates = (math.tanh(self.alpha_attn.item()), math.tanh(self.alpha_dense.item()))
 
     def forward(self, x: torch.Tensor, objs: torch.Tensor, beta: float, heads: int,
                 grounding_bias: torch.Tensor | None = None) -> torch.Tensor:

@@ -17,6 +17,7 @@ import pytest
 import torch
 from support.base_models import sd15_transformer_blocks
 from support.comfy_run import TinyHost, encode_prompt, sample
+from support.errors import message_for
 from support.gligen_files import official_container, text_box_state_dict, write_safetensors
 
 pytestmark = pytest.mark.bad_input
@@ -51,14 +52,6 @@ def load_with_node(name: str) -> Any:
     from gligen_suite.nodes.loader_node import GligenLoader
 
     return GligenLoader.execute(name).result[0]
-
-
-def message_for(fn: Callable[[], Any]) -> str:
-    from gligen_suite.gligen_model import GligenInputError
-
-    with pytest.raises(GligenInputError) as info:
-        fn()
-    return str(info.value)
 
 
 def tiny_state(**changes: torch.Tensor) -> dict[str, torch.Tensor]:

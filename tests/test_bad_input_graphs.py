@@ -15,6 +15,7 @@ import pytest
 import torch
 from support.base_models import sd15_transformer_blocks
 from support.comfy_run import TinyHost, encode_prompt, relative_tolerance, sample, token_tolerance
+from support.errors import message_for
 from support.gligen_files import SD15_BLOCKS, text_box_state_dict, variant_state_dict, write_safetensors
 from support.pack import import_pack
 
@@ -60,14 +61,6 @@ def grounded(host: TinyHost, parts: dict[str, Any], model: Any = None, grounding
 
     return apply_grounding(host.model if model is None else model, gligen or parts["gligen"],
                            parts["grounding"] if grounding is None else grounding, BetaSchedule.constant())
-
-
-def message_for(fn: Any) -> str:
-    from gligen_suite.gligen_model import GligenInputError
-
-    with pytest.raises(GligenInputError) as info:
-        fn()
-    return str(info.value)
 
 
 class TokenRecorder:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import torch
 from support.comfy_run import TinyHost
+from support.errors import message_for
 
 pytestmark = pytest.mark.bad_input
 
@@ -22,14 +23,6 @@ def layout_json(objects: list[Any], **top: Any) -> str:
 
 def one_object(phrase: str, box: Any = (0, 0, 64, 64)) -> str:
     return layout_json([{"phrase": phrase, "box": list(box)}])
-
-
-def message_for(fn: Any) -> str:
-    from gligen_suite.gligen_model import GligenInputError
-
-    with pytest.raises(GligenInputError) as info:
-        fn()
-    return str(info.value)
 
 
 def encode(host: TinyHost, text: str, previous: Any = None) -> Any:

@@ -16,6 +16,7 @@ import torch
 from support.base_models import sd15_transformer_blocks
 from support.clip_vision_files import cached_vit_l14_file, random_text_projection, write_clip_l_text_encoder
 from support.comfy_run import TinyHost, encode_prompt, load_tiny_host, sample
+from support.errors import message_for
 from support.gligen_files import variant_state_dict, write_safetensors
 
 IMAGE_LAYOUT = {"version": 1, "width": 256, "height": 256, "objects": [
@@ -212,13 +213,6 @@ def test_image_tokens_match_diffusers_text_image_modules(projection: torch.Tenso
 
 # ---- bad input --------------------------------------------------------------------------------
 
-def message_of(fn: Any) -> str:
-    from gligen_suite.gligen_model import GligenInputError
-
-    with pytest.raises(GligenInputError) as info:
-        fn()
-    return str(info.value)
-
 
 @pytest.mark.bad_input
 def test_image_objects_without_clip_vision_or_images_or_with_a_bad_index(host: TinyHost, clip_vision: Any,
@@ -226,11 +220,11 @@ def test_image_objects_without_clip_vision_or_images_or_with_a_bad_index(host: T
     from gligen_suite.nodes.encode_node import encode_layout
 
     text = layout_text()
-    assert "no CLIP_VISION input" in message_of(lambda: encode_layout(host.clip, text, None, None, images))
-    assert "Load CLIP Vision" in message_of(lambda: encode_layout(host.clip, text, None, None, images))
-    assert "no IMAGE input" in message_of(lambda: encode_layout(host.clip, text, None, clip_vision, None))
+    assert "no CLIP_VISION input" in message_for(lambda: encode_layout(host.clip, text, None, None, images))
+    assert "Load CLIP Vision" in message_for(lambda: encode_layout(host.clip, text, None, None, images))
+    assert "no IMAGE input" in message_for(lambda: encode_layout(host.clip, text, None, clip_vision, None))
     bad_index = layout_text([{"phrase": "a cat", "box": [0, 0, 64, 64], "image": 2}])
-    message = message_of(lambda: encode_layout(host.clip, bad_index, None, clip_vision, images))
+    message = message_for(lambda: encode_layout(host.clip, bad_index, None, clip_vision, images))
     assert "image 2" in message and "holds 2 image(s), numbered 0 to 1" in message
 
 
@@ -241,7 +235,7 @@ def test_a_clip_vision_that_is_not_vit_l14_is_refused() -> None:
     from support.host import comfy_path
 
     vit_h = comfy.clip_vision.ClipVisionModel(str(comfy_path() / "comfy" / "clip_vision_config_h.json"))
-    message = message_of(lambda: check_vit_l14(vit_h))
+    message = message_for(lambda: check_vit_l14(vit_h))
     assert "not CLIP ViT-L/14" in message and "width 1280, 32 layers" in message and "image_embeds of 1024" in message
     assert "openai/clip-vit-large-patch14" in message
 
@@ -255,10 +249,10 @@ def test_reference_images_for_a_text_box_file_or_without_a_projection(
     from gligen_suite.nodes.loader_node import load_gligen_patcher
 
     text_box = load_gligen_patcher(str(host.gligen_path))
-    message = message_of(lambda: apply_grounding(host.model, text_box, grounding, BetaSchedule.constant()))
+    message = message_for(lambda: apply_grounding(host.model, text_box, grounding, BetaSchedule.constant()))
     assert "only the text-image-box" in message and "remove its \"image\"" in message
     no_projection = load_gligen_patcher(str(text_image_files["plain"]))
-    message = message_of(lambda: apply_grounding(host.model, no_projection, grounding, BetaSchedule.constant()))
+    message = message_for(lambda: apply_grounding(host.model, no_projection, grounding, BetaSchedule.constant()))
     assert "text projection" in message and "image_projection" in message and "clip_l.safetensors" in message
     phrases_only = encode(host, clip_vision, images, layout_text([{"phrase": "a cat", "box": [0, 0, 64, 64]}]))
     apply_grounding(host.model, no_projection, phrases_only, BetaSchedule.constant())  # phrases need no projection
@@ -269,9 +263,9 @@ def test_a_projection_file_without_a_projection_is_refused(tmp_path: Path, host:
     from gligen_suite.gligen_model.image_projection import load_text_projection
 
     wrong = write_safetensors({"text_projection.weight": torch.zeros(1280, 1280)}, tmp_path / "clip_g.safetensors")
-    message = message_of(lambda: load_text_projection(wrong))
+    message = message_for(lambda: load_text_projection(wrong))
     assert "'clip_g.safetensors' holds no CLIP-L text projection" in message and "clip_l.safetensors" in message
-    assert "holds no CLIP-L" in message_of(lambda: load_text_projection(host.gligen_path))
+    assert "holds no CLIP-L" in message_for(lambda: load_text_projection(host.gligen_path))
 
 
 @pytest.mark.bad_input
@@ -294,9 +288,9 @@ def test_odd_reference_pixels(host: TinyHost, clip_vision: Any, images: torch.Te
     torch.testing.assert_close(encode(host, clip_vision, grey, text).image_embeddings, expected_grey)
     broken = images[:1].clone()
     broken[0, 5, 5, 1] = float("nan")
-    assert "contains NaN or infinite pixels" in message_of(lambda: encode(host, clip_vision, broken, text))
+    assert "contains NaN or infinite pixels" in message_for(lambda: encode(host, clip_vision, broken, text))
     mask_like = torch.rand(1, 96, 128)
-    assert "must be a ComfyUI IMAGE batch" in message_of(lambda: encode(host, clip_vision, mask_like, text))
+    assert "must be a ComfyUI IMAGE batch" in message_for(lambda: encode(host, clip_vision, mask_like, text))
 
 
 @pytest.mark.bad_input
@@ -306,5 +300,5 @@ def test_the_336_px_vit_l14_is_refused() -> None:
     from support.host import comfy_path
 
     vit_l_336 = comfy.clip_vision.ClipVisionModel(str(comfy_path() / "comfy" / "clip_vision_config_vitl_336.json"))
-    message = message_of(lambda: check_vit_l14(vit_l_336))
+    message = message_for(lambda: check_vit_l14(vit_l_336))
     assert "336 px" in message and "not CLIP ViT-L/14 at 224 px" in message

@@ -10,6 +10,7 @@ import pytest
 import torch
 from support.base_models import sd15_transformer_blocks
 from support.comfy_run import TinyHost, encode_prompt, load_tiny_host, sample
+from support.errors import message_for
 from support.gligen_files import variant_state_dict, write_safetensors
 
 
@@ -52,14 +53,6 @@ def test_pose_grounding_changes_the_image_and_beta_zero_does_not(host: TinyHost,
     assert torch.isfinite(grounded).all() and (grounded - plain).abs().max() > 1e-3
     off = apply_grounding(host.model, keypoint_gligen, grounding, BetaSchedule.constant(0.0))
     assert torch.equal(sample(off, positive, negative), plain)
-
-
-def message_for(fn: Any) -> str:
-    from gligen_suite.gligen_model import GligenInputError
-
-    with pytest.raises(GligenInputError) as info:
-        fn()
-    return str(info.value)
 
 
 @pytest.mark.bad_input

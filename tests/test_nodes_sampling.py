@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 from support.comfy_run import TinyHost, encode_prompt, load_tiny_host, relative_tolerance, sample
+from support.errors import message_for
 
 LAYOUT = json.dumps({"version": 1, "width": 256, "height": 256, "objects": [
     {"phrase": "a red cube", "box": [16, 32, 128, 224]},
@@ -70,6 +71,24 @@ def test_grounding_changes_the_image(host: TinyHost, parts: dict[str, Any]) -> N
     ours = run(grounded(host, parts), parts)
     assert torch.isfinite(ours).all()
     assert (ours - plain).abs().max() > 1e-3
+
+
+def test_a_dropped_grounded_model_is_freed_by_reference_counting(host: TinyHost, parts: dict[str, Any]) -> None:
+    """No reference cycle runs through our patch, so a grounded MODEL that ComfyUI drops (a changed graph, a
+    cleared cache) is freed at once. A cycle would hold it until the next full collection, and ComfyUI's
+    model manager would log it as a memory leak and force slow full collections."""
+    import gc
+    import weakref
+
+    model = grounded(host, parts)
+    run(model, parts, steps=1, width=64, height=64)
+    freed = weakref.ref(model)
+    gc.disable()
+    try:
+        del model
+        assert freed() is None
+    finally:
+        gc.enable()
 
 
 def test_beta_zero_is_bit_identical_to_the_unpatched_model(host: TinyHost, parts: dict[str, Any]) -> None:
@@ -207,13 +226,6 @@ def test_core_compatible_mode_matches_comfyui_builtin_gligen(host: TinyHost, par
 
 
 # ---- bad combinations ----------------------------------------------------------------------------
-
-def message_for(fn: Any) -> str:
-    from gligen_suite.gligen_model import GligenInputError
-
-    with pytest.raises(GligenInputError) as info:
-        fn()
-    return str(info.value)
 
 
 @pytest.mark.bad_input

@@ -69,7 +69,10 @@ def test_tiny_checkpoint_loads_as_sd15_and_samples(caplog: pytest.LogCaptureFixt
     caplog.clear()  # importing comfy.sd warns about torchaudio; only the load itself must be quiet
     with caplog.at_level(logging.WARNING):
         model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(str(path), output_vae=True, output_clip=True)
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    # The host's leak check (cleanup_models_gc) reports on models other tests of this session left loaded,
+    # which says nothing about this file: only the load's own warnings count.
+    own = [r for r in caplog.records if r.levelno >= logging.WARNING and r.funcName != "cleanup_models_gc"]
+    assert [r.getMessage() for r in own] == []
 
     assert type(model.model.model_config).__name__ == "SD15"
     assert unet_spatial_transformers(model.model.diffusion_model) == sd15_transformer_blocks(True)
