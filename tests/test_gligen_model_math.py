@@ -42,7 +42,7 @@ def test_fuser_with_beta_zero_is_identity(tiny_model: GligenModel) -> None:
 
 def test_fuser_output_scales_linearly_in_beta_for_attention_gate(tiny_model: GligenModel) -> None:
     fuser = tiny_model.fusers[0]
-    assert fuser.gates == (math.tanh(float(fuser.alpha_attn)), math.tanh(float(fuser.alpha_dense)))
+    assert fuser.gates == (math.tanh(fuser.alpha_attn.item()), math.tanh(fuser.alpha_dense.item()))
     with torch.no_grad():
         fuser.alpha_dense.zero_()  # isolate the attention branch: x + beta * tanh(a) * attn(...)
     fuser.freeze_gates()  # the model reads its gates once, at load
