@@ -5,7 +5,7 @@
 On SD1.5's 16 fuser shapes for one CFG step (batch 2, 30 grounding tokens), times:
 - `ours`: GLIGEN Suite's `GatedSelfAttentionDense` as the loader builds it (ComfyUI's casting
   ops, and on the CPU ComfyUI's `attention_pytorch` rather than its default there, see
-  nodes/fuser_attention.py);
+  nodes/patch/fuser_attention.py);
 - `core`: ComfyUI core's `GatedSelfAttentionDense` (queries for the 30 grounding rows too);
 - `bare_host_attention`: the same math as ours in bare torch functions, with the host's attention;
 - `bare_torch_sdpa`: the same with `torch.nn.functional.scaled_dot_product_attention`.

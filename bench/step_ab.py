@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     import_pack()
     from gligen_suite.gligen_model import BetaSchedule
     from gligen_suite.nodes.apply_node import apply_grounding
-    from gligen_suite.nodes.encode_node import encode_layout
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
 
     from .measure import RunTiming, sample_timed
     from .workload import Variant, layout_json, load_host, ours_variants, plain_variant, thirty_boxes

@@ -122,8 +122,8 @@ def ours_variants(host: Host, boxes: list[Box]) -> tuple[Variant, Variant]:
     """GLIGEN Suite at tau 1.0 and tau 0.3 (null grounding for the negative, the node's default)."""
     from gligen_suite.gligen_model import BetaSchedule
     from gligen_suite.nodes.apply_node import apply_grounding
-    from gligen_suite.nodes.encode_node import encode_layout
     from gligen_suite.nodes.loader_node import load_gligen_patcher
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
 
     gligen = load_gligen_patcher(str(cached_gligen_file()))
     # Boxes are normalized, so one encoded layout serves every square size.

@@ -88,6 +88,12 @@ def default_layout_json() -> str:
 
 def parse_layout(text: str) -> Layout:
     """Parse and validate layout JSON; every error names the object and the fix."""
+    return layout_from_data(decode_layout_text(text))
+
+
+def decode_layout_text(text: str) -> Any:
+    """The layout widget's text as JSON (any JSON value); the layout's own messages for text that is too long,
+    empty or not JSON. A byte-order mark is dropped."""
     if len(text) > MAX_LAYOUT_CHARS:
         raise GligenInputError(f"The layout is {len(text):,} characters long; the limit is {MAX_LAYOUT_CHARS:,}. "
                                "A layout holds at most 30 objects: paste only the layout JSON.")
@@ -95,7 +101,7 @@ def parse_layout(text: str) -> Layout:
     if not text.strip():
         raise GligenInputError("The layout is empty: give JSON like " + _EXAMPLE)
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise GligenInputError(f"The layout is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}). "
                                "Expected " + _EXAMPLE) from e
@@ -104,6 +110,10 @@ def parse_layout(text: str) -> Layout:
     except ValueError as e:  # e.g. an integer of thousands of digits
         raise GligenInputError(f"The layout holds a number JSON cannot read ({str(e)[:80]}). Use pixel "
                                "coordinates like 64 or 64.5.") from e
+
+
+def layout_from_data(data: Any) -> Layout:
+    """Validate decoded layout JSON (editor keys allowed and ignored) into a Layout."""
     if not isinstance(data, dict):
         raise GligenInputError("The layout must be a JSON object, e.g. " + _EXAMPLE)
     version = data.get("version")
@@ -248,11 +258,21 @@ def _parse_person(person: Any, index: int, width: int, height: int) -> Person:
 def canonical_layout_json(data: dict[str, Any]) -> str:
     """The one text form the editors write for a layout dict: compact, keys in schema order, integral
     floats as integers. Keys outside the schema are kept (last), so parse_layout still names them."""
+    return canonical_text(canonical_layout_data(data))
+
+
+def canonical_layout_data(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with keys in schema order and integral floats as integers: what decoding its canonical text gives."""
     top = _ordered(data, _TOP_ORDER)
     for key, order in (("objects", _OBJECT_ORDER), ("persons", _PERSON_ORDER)):
         if isinstance(top.get(key), list):
             top[key] = [_ordered(entry, order) if isinstance(entry, dict) else entry for entry in top[key]]
-    return json.dumps(_whole_numbers(top), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _whole_numbers(top)
+
+
+def canonical_text(canonical_data: dict[str, Any]) -> str:
+    """The text of data already in canonical form (canonical_layout_data): compact JSON, no NaN."""
+    return json.dumps(canonical_data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _ordered(entry: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:

@@ -83,6 +83,11 @@ def _finite_number(value: Any) -> bool:
         return False
 
 
+def is_openpose_data(value: Any) -> bool:
+    """True for decoded OpenPose / POSE_KEYPOINT JSON: a list of frames, or one frame with a "people" key."""
+    return isinstance(value, list) or (isinstance(value, dict) and "people" in value)
+
+
 def persons_from_pose_keypoint(frames: Any) -> tuple[Person, ...]:
     """ComfyUI's POSE_KEYPOINT (comfyui_controlnet_aux / DWPose): a list of frames, each
     {"people": [{"pose_keypoints_2d": [...]}], "canvas_width": W, "canvas_height": H}.

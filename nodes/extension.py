@@ -5,10 +5,10 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from .apply_node import GligenApply
-from .encode_node import GligenTextBoxEncode
 from .loader_node import GligenLoader
 from .pose_encode_node import GligenPoseEncode
 from .schedule_node import GligenSchedule
+from .text_box_encode_node import GligenTextBoxEncode
 
 
 class GligenSuiteExtension(ComfyExtension):

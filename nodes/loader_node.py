@@ -11,8 +11,8 @@ from comfy_api.latest import io
 
 from ..gligen_model import GligenInputError, GligenModel, load_gligen_checkpoint
 from ..gligen_model.image_projection import load_text_projection
-from .fuser_attention import fuser_attention
-from .socket_types import CATEGORY, GligenModelSocket
+from .patch.fuser_attention import fuser_attention
+from .sockets import CATEGORY, GligenModelSocket
 
 FROM_GLIGEN_FILE = "from the GLIGEN file"
 PROJECTION_FOLDERS = ("text_encoders", "clip_vision", "gligen")  # where CLIP-L's text projection may be found

@@ -8,48 +8,53 @@ from typing import Any
 import torch
 from comfy_api.latest import io
 
-from ..gligen_model import GligenInputError, parse_layout
+from ..gligen_model import GligenInputError
 from ..gligen_model.grounding import PoseGrounding, pose_grounding
-from ..gligen_model.pose import MAX_PERSONS, persons_from_pose_keypoint
-from .editor_bridge import background_ui
-from .editor_io import pose_outputs, pose_run_layout
-from .layout_seed import ADD_TO_LAYOUT, POSE_KEYPOINT_MODES
-from .socket_types import CATEGORY, GroundingSocket, PoseKeypointSocket
+from ..gligen_model.pose import MAX_PERSONS, Person, persons_from_pose_keypoint
+from .editor.browser import background_ui
+from .editor.document import LayoutDocument, as_document
+from .editor.node_runs import pose_outputs, pose_run_layout
+from .editor.seeding import ADD_TO_LAYOUT, POSE_KEYPOINT_MODES
+from .sockets import CATEGORY, GroundingSocket, PoseKeypointSocket
+
+# One standing person on a 512 x 512 canvas, COCO-17 order, pixels (web/js/editor/constants.js: STANDING_PERSON).
+STANDING_PERSON = ((256, 96), (268, 84), (244, 84), (282, 92), (230, 92), (300, 150), (212, 150), (318, 220),
+                   (194, 220), (326, 286), (186, 286), (286, 290), (226, 290), (290, 380), (222, 380), (292, 466),
+                   (220, 466))
 
 
 def default_pose_layout_json() -> str:
-    """One standing person on a 512x512 canvas, COCO-17 order."""
-    joints = [[256, 96], [268, 84], [244, 84], [282, 92], [230, 92], [300, 150], [212, 150], [318, 220],
-              [194, 220], [326, 286], [186, 286], [286, 290], [226, 290], [290, 380], [222, 380], [292, 466],
-              [220, 466]]
+    """One standing person on a 512x512 canvas (what a fresh node shows)."""
+    joints = [list(joint) for joint in STANDING_PERSON]
     return json.dumps({"version": 1, "width": 512, "height": 512, "persons": [{"keypoints": joints}]})
 
 
-def encode_poses(layout_json: str, pose_keypoint: Any = None) -> PoseGrounding:
-    """Layout persons first, then the POSE_KEYPOINT's; at most 8 in all.
+def encode_poses(layout: str | LayoutDocument, pose_keypoint: Any = None) -> PoseGrounding:
+    """Keypoint grounding for the layout's persons, then the POSE_KEYPOINT's; at most 8 in all.
 
-    The `layout` text may also be an OpenPose JSON file's content ({"people": [...], "canvas_width": W,
-    "canvas_height": H}, as OpenPose / DWPose save it), which is read like a POSE_KEYPOINT.
+    layout: the widget text or its document; it may also be an OpenPose JSON file's content
+    ({"people": [...], "canvas_width": W, "canvas_height": H}, as OpenPose / DWPose save it).
     """
-    persons = list(_persons_from_text(layout_json))
+    return pose_grounding(grounded_persons(as_document(layout), pose_keypoint))
+
+
+def grounded_persons(document: LayoutDocument, pose_keypoint: Any = None) -> tuple[Person, ...]:
+    """The persons a run grounds: the layout's (or the OpenPose file's), then the POSE_KEYPOINT's."""
+    persons = list(_layout_persons(document))
     if pose_keypoint is not None:
         persons += persons_from_pose_keypoint(pose_keypoint)
     if len(persons) > MAX_PERSONS:
         raise GligenInputError(f"{len(persons)} persons were given; the keypoint model takes at most {MAX_PERSONS}. "
                                "Remove persons from the layout or use an image with fewer people.")
-    return pose_grounding(persons)
+    return tuple(persons)
 
 
-def _persons_from_text(text: str) -> tuple:
-    if not text.strip():
+def _layout_persons(document: LayoutDocument) -> tuple[Person, ...]:
+    if document.blank:
         return ()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        data = None  # parse_layout reports the exact JSON error
-    if (isinstance(data, dict) and "people" in data) or isinstance(data, list):
-        return persons_from_pose_keypoint(data)
-    layout = parse_layout(text)
+    if document.openpose:
+        return persons_from_pose_keypoint(document.data)
+    layout = document.layout
     if layout.objects and not layout.persons:
         raise GligenInputError("The layout holds objects but no persons: objects are read by GLIGEN Text-Box Encode "
                                "(Suite). Connect this layout to that node, or add persons with keypoints.")
@@ -91,6 +96,7 @@ class GligenPoseEncode(io.ComfyNode):
     def execute(cls, layout: str, pose_keypoint: Any = None, pose_keypoint_mode: str = ADD_TO_LAYOUT,
                 background: torch.Tensor | None = None) -> io.NodeOutput:
         node_id = cls.hidden.unique_id if cls.hidden else None
-        layout, extra = pose_run_layout(node_id, layout, pose_keypoint, pose_keypoint_mode)
-        grounding = encode_poses(layout, extra)
-        return io.NodeOutput(grounding, *pose_outputs(layout, extra, background), ui=background_ui(background))
+        document, extra = pose_run_layout(node_id, LayoutDocument.decode(layout), pose_keypoint, pose_keypoint_mode)
+        persons = grounded_persons(document, extra)
+        outputs = pose_outputs(document, persons, extra, background)
+        return io.NodeOutput(pose_grounding(persons), *outputs, ui=background_ui(background))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..gligen_model import BetaSchedule, GligenInputError
-from .socket_types import CATEGORY, ScheduleSocket
+from .sockets import CATEGORY, ScheduleSocket
 
 MODES = ["phases", "constant", "curve"]
 

@@ -166,7 +166,7 @@ def test_names_the_host_does_not_list_are_refused_before_any_file_is_opened(mode
 def test_any_float_dtype_grounds_the_image(host: TinyHost, models_gligen: Path, dtype: torch.dtype) -> None:
     from gligen_suite.gligen_model import BetaSchedule
     from gligen_suite.nodes.apply_node import apply_grounding
-    from gligen_suite.nodes.encode_node import encode_layout
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
 
     state = {k: (v * 0.5).to(dtype) for k, v in text_box_state_dict(BLOCKS, seed=6).items()}  # in fp8's range
     gligen = load_with_node(write_safetensors(state, unique(models_gligen, "typed.safetensors")).name)

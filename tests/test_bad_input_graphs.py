@@ -43,8 +43,8 @@ def host(tiny_host: TinyHost) -> TinyHost:
 
 @pytest.fixture(scope="module")
 def parts(host: TinyHost) -> dict[str, Any]:
-    from gligen_suite.nodes.encode_node import encode_layout
     from gligen_suite.nodes.loader_node import load_gligen_patcher
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
 
     return {
         "gligen": load_gligen_patcher(str(host.gligen_path)),
@@ -67,7 +67,7 @@ class TokenRecorder:
     """Records, for every UNet call, each batch chunk's role and the grounding tokens it got."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from gligen_suite.nodes.grounding_patch import GroundingPatch
+        from gligen_suite.nodes.patch.grounding_patch import GroundingPatch
 
         self.rows: list[tuple[Any, torch.Tensor]] = []
         self.calls: list[tuple[list[int], tuple[Any, ...]]] = []
@@ -93,7 +93,7 @@ class TokenRecorder:
 
 def expected_tokens(host: TinyHost, parts: dict[str, Any], objects: list[dict[str, Any]] | None, width: int,
                     height: int) -> torch.Tensor:
-    from gligen_suite.nodes.encode_node import encode_layout
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
 
     gligen = parts["gligen"].model
     grounding = None if objects is None else encode_layout(host.clip, layout_json(objects, width, height))
@@ -141,7 +141,7 @@ def test_area_in_percent_and_a_window_with_no_object(host: TinyHost, parts: dict
 
     recorder = TokenRecorder(monkeypatch)
     lamp_free = layout_json([{"phrase": "a red cube", "box": [0, 0, 64, 64]}])
-    from gligen_suite.nodes.encode_node import encode_layout
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
 
     grounding = encode_layout(host.clip, lamp_free)
     (corner,) = core_nodes.ConditioningSetAreaPercentage().append(parts["positive"], 0.5, 0.5, 0.5, 0.5, 1.0)
@@ -326,7 +326,7 @@ def test_full_size_gligen_file_fits_the_full_size_sd15_layout(parts: dict[str, A
 
 @pytest.mark.parametrize(("family", "encoders"), [("SD20", "['h']"), ("SDXL", "['g', 'l']")])
 def test_phrases_encoded_by_another_clip_are_refused(family: str, encoders: str) -> None:
-    from gligen_suite.nodes.encode_node import encode_layout
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
     from support.other_models import meta_clip
 
     text = message_for(lambda: encode_layout(meta_clip(family), layout_json(OBJECTS)))

@@ -26,7 +26,7 @@ def one_object(phrase: str, box: Any = (0, 0, 64, 64)) -> str:
 
 
 def encode(host: TinyHost, text: str, previous: Any = None) -> Any:
-    from gligen_suite.nodes.encode_node import encode_layout
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
 
     return encode_layout(host.clip, text, previous)
 

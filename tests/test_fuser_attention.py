@@ -1,4 +1,4 @@
-"""The fusers' attention function: the host's, except the CPU's slow default (nodes/fuser_attention.py)."""
+"""The fusers' attention function: the host's, except the CPU's slow default (nodes/patch/fuser_attention.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import_comfy()
 import_pack()
 from comfy.cli_args import args  # noqa: E402
 from comfy.ldm.modules import attention as host  # noqa: E402
-from gligen_suite.nodes.fuser_attention import fuser_attention  # noqa: E402
+from gligen_suite.nodes.patch.fuser_attention import fuser_attention  # noqa: E402
 
 
 def test_cpu_default_gets_torch_sdpa_and_other_devices_keep_the_hosts(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -77,7 +77,7 @@ def images() -> torch.Tensor:
 
 def encode(host: TinyHost, clip_vision: Any, images: torch.Tensor, text: str | None = None,
            crop: bool = False) -> Any:
-    from gligen_suite.nodes.encode_node import encode_layout
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
 
     return encode_layout(host.clip, text or layout_text(), None, clip_vision, images, crop)
 
@@ -97,7 +97,7 @@ def published_image_feature(clip_vision: Any, image: torch.Tensor, projection: t
 
 
 def test_the_random_vit_l14_loads_through_the_host_loader(clip_vision: Any) -> None:
-    from gligen_suite.nodes.image_encoding import VIT_L14, VisionTower, check_vit_l14, vision_tower
+    from gligen_suite.nodes.encoders.images import VIT_L14, VisionTower, check_vit_l14, vision_tower
 
     assert vision_tower(clip_vision) == VisionTower(**VIT_L14)
     check_vit_l14(clip_vision)
@@ -217,7 +217,7 @@ def test_image_tokens_match_diffusers_text_image_modules(projection: torch.Tenso
 @pytest.mark.bad_input
 def test_image_objects_without_clip_vision_or_images_or_with_a_bad_index(host: TinyHost, clip_vision: Any,
                                                                           images: torch.Tensor) -> None:
-    from gligen_suite.nodes.encode_node import encode_layout
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
 
     text = layout_text()
     assert "no CLIP_VISION input" in message_for(lambda: encode_layout(host.clip, text, None, None, images))
@@ -231,7 +231,7 @@ def test_image_objects_without_clip_vision_or_images_or_with_a_bad_index(host: T
 @pytest.mark.bad_input
 def test_a_clip_vision_that_is_not_vit_l14_is_refused() -> None:
     import comfy.clip_vision
-    from gligen_suite.nodes.image_encoding import check_vit_l14
+    from gligen_suite.nodes.encoders.images import check_vit_l14
     from support.host import comfy_path
 
     vit_h = comfy.clip_vision.ClipVisionModel(str(comfy_path() / "comfy" / "clip_vision_config_h.json"))
@@ -272,7 +272,7 @@ def test_a_projection_file_without_a_projection_is_refused(tmp_path: Path, host:
 def test_odd_reference_pixels(host: TinyHost, clip_vision: Any, images: torch.Tensor) -> None:
     """RGBA and grey images are read as RGB; NaN pixels and non-IMAGE tensors are refused; a box under one
     pixel of the reference image still embeds one pixel."""
-    from gligen_suite.nodes.encode_node import encode_layout
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
 
     text = layout_text([{"phrase": "a cat", "box": [0, 0, 1, 1], "image": 0}])
     crop = encode_layout(host.clip, text, None, clip_vision, images[:1], True)
@@ -296,7 +296,7 @@ def test_odd_reference_pixels(host: TinyHost, clip_vision: Any, images: torch.Te
 @pytest.mark.bad_input
 def test_the_336_px_vit_l14_is_refused() -> None:
     import comfy.clip_vision
-    from gligen_suite.nodes.image_encoding import check_vit_l14
+    from gligen_suite.nodes.encoders.images import check_vit_l14
     from support.host import comfy_path
 
     vit_l_336 = comfy.clip_vision.ClipVisionModel(str(comfy_path() / "comfy" / "clip_vision_config_vitl_336.json"))

@@ -14,24 +14,39 @@ import_pack()
 from gligen_suite.gligen_model import GligenInputError, parse_layout  # noqa: E402
 from gligen_suite.gligen_model.layout import canonical_layout_json, default_layout_json  # noqa: E402
 from gligen_suite.gligen_model.pose import Person  # noqa: E402
-from gligen_suite.nodes.layout_outputs import (  # noqa: E402
+from gligen_suite.nodes.editor.colors import PALETTE, entry_colors  # noqa: E402
+from gligen_suite.nodes.editor.document import LayoutDocument  # noqa: E402
+from gligen_suite.nodes.editor.outputs import (  # noqa: E402
     MAX_OUTPUT_EDGE,
-    PALETTE,
     bounding_boxes,
-    entry_colors,
     object_masks,
     output_size,
     person_masks,
 )
-from gligen_suite.nodes.layout_preview import render_box_preview, render_pose_preview  # noqa: E402
-from gligen_suite.nodes.layout_seed import (  # noqa: E402
+from gligen_suite.nodes.editor.preview import render_box_preview, render_pose_preview  # noqa: E402
+from gligen_suite.nodes.editor.seeding import (  # noqa: E402
     ADD_TO_LAYOUT,
     COPY_ALWAYS,
     COPY_WHEN_EMPTY,
-    seed_box_layout,
-    seed_pose_layout,
-    unnamed_seeded_objects,
 )
+from gligen_suite.nodes.editor.seeding import seed_box_layout as seed_box_document  # noqa: E402
+from gligen_suite.nodes.editor.seeding import seed_pose_layout as seed_pose_document  # noqa: E402
+from gligen_suite.nodes.editor.seeding import unnamed_seeded_objects as unnamed_in_document  # noqa: E402
+
+
+def seed_box_layout(text: str, seed: object, mode: str, canvas: tuple[int, int] | None = None) -> str | None:
+    """The seeded layout's text (None: unchanged), for widget text."""
+    seeded = seed_box_document(LayoutDocument.decode(text), seed, mode, canvas)
+    return None if seeded is None else seeded.text
+
+
+def seed_pose_layout(text: str, pose_keypoint: object, mode: str) -> str | None:
+    seeded = seed_pose_document(LayoutDocument.decode(text), pose_keypoint, mode)
+    return None if seeded is None else seeded.text
+
+
+def unnamed_seeded_objects(text: str) -> list[int]:
+    return unnamed_in_document(LayoutDocument.decode(text))
 
 
 def layout_text(objects: list, width: int = 512, height: int = 256, **top: object) -> str:

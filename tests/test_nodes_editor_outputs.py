@@ -33,7 +33,7 @@ def temp_dir(tmp_path: Path) -> Any:
 def test_box_node_outputs_preview_masks_and_bounding_boxes_beside_the_grounding(host: TinyHost,
                                                                                temp_dir: Path) -> None:
     from gligen_suite.gligen_model.layout import default_layout_json
-    from gligen_suite.nodes.encode_node import GligenTextBoxEncode
+    from gligen_suite.nodes.text_box_encode_node import GligenTextBoxEncode
 
     background = torch.rand(2, 96, 64, 3)
     out = GligenTextBoxEncode.execute(clip=host.clip, layout=default_layout_json(), background=background)
@@ -52,7 +52,7 @@ def test_box_node_outputs_preview_masks_and_bounding_boxes_beside_the_grounding(
 
 def test_seed_boxes_fill_an_empty_layout_and_boxes_without_phrases_are_refused_naming_them(host: TinyHost) -> None:
     from gligen_suite.gligen_model import GligenInputError
-    from gligen_suite.nodes.encode_node import GligenTextBoxEncode
+    from gligen_suite.nodes.text_box_encode_node import GligenTextBoxEncode
 
     seed = [{"x": 0, "y": 0, "width": 128, "height": 64, "metadata": {"text": "a kite"}}]
     out = GligenTextBoxEncode.execute(clip=host.clip, layout=EMPTY, seed_boxes=seed)

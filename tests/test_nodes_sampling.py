@@ -24,8 +24,8 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> TinyHost:
 
 @pytest.fixture(scope="module")
 def parts(host: TinyHost) -> dict[str, Any]:
-    from gligen_suite.nodes.encode_node import encode_layout
     from gligen_suite.nodes.loader_node import load_gligen_patcher
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
 
     return {
         "gligen": load_gligen_patcher(str(host.gligen_path)),
@@ -52,7 +52,7 @@ class CallRecorder:
     """Wraps GroundingPatch.prepare_call to see each UNet call's beta and batch chunks."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from gligen_suite.nodes.grounding_patch import GroundingPatch
+        from gligen_suite.nodes.patch.grounding_patch import GroundingPatch
 
         self.calls: list[tuple[float, list[int]]] = []
         original = GroundingPatch.prepare_call
@@ -100,7 +100,7 @@ def test_beta_zero_is_bit_identical_to_the_unpatched_model(host: TinyHost, parts
 
 
 def test_no_objects_is_bit_identical_to_the_unpatched_model(host: TinyHost, parts: dict[str, Any]) -> None:
-    from gligen_suite.nodes.encode_node import encode_layout
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
 
     empty = encode_layout(host.clip, json.dumps({"version": 1, "width": 64, "height": 64, "objects": []}))
     assert torch.equal(run(grounded(host, parts, grounding=empty), parts), run(host.model, parts))
@@ -176,7 +176,7 @@ def test_negative_modes_differ_only_in_the_uncond_branch(host: TinyHost, parts: 
 
 
 def test_batched_phrase_encoding_equals_comfyui_one_by_one(host: TinyHost) -> None:
-    from gligen_suite.nodes.phrase_encoding import encode_phrases
+    from gligen_suite.nodes.encoders.phrases import encode_phrases
 
     phrases = ["a red cube", "a blue ball that is quite large", "(a cat:1.3)", "tree"]
     batched = encode_phrases(host.clip, phrases)
@@ -187,8 +187,9 @@ def test_batched_phrase_encoding_equals_comfyui_one_by_one(host: TinyHost) -> No
 
 
 def test_object_strength_reaches_only_the_grounded_branch(host: TinyHost, parts: dict[str, Any]) -> None:
-    from gligen_suite.nodes.encode_node import encode_layout
-    from gligen_suite.nodes.grounding_patch import ChunkRole, GroundingPatch
+    from gligen_suite.nodes.patch.chunks import ChunkRole
+    from gligen_suite.nodes.patch.grounding_patch import GroundingPatch
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
 
     def layout(strengths: list[float]) -> str:
         data = json.loads(LAYOUT)
@@ -199,7 +200,8 @@ def test_object_strength_reaches_only_the_grounded_branch(host: TinyHost, parts:
     assert torch.equal(run(grounded(host, parts, grounding=explicit_ones), parts), run(grounded(host, parts), parts))
     weaker = encode_layout(host.clip, layout([0.25, 1.0]))
     assert (run(grounded(host, parts, grounding=weaker), parts) - run(grounded(host, parts), parts)).abs().max() > 1e-3
-    patch = GroundingPatch(parts["gligen"].model, weaker, None, ground_negative=False, model_sampling=None)
+    patch = GroundingPatch(parts["gligen"].model, weaker, None, ground_negative=False, model_sampling=None,
+                           block_addresses=())
     uncond_first = (ChunkRole(uncond=True), ChunkRole(uncond=False))
     _, bias = patch.batched_tokens(uncond_first, 4, torch.device("cpu"), torch.float32)  # 2 rows each
     assert bias.shape == (4, 30) and bias[:2].eq(0).all() and bias[2:, 0].lt(0).all() and bias[2:, 1:].eq(0).all()
@@ -263,7 +265,7 @@ def test_phrases_from_a_non_sd1_clip_are_refused(host: TinyHost, parts: dict[str
 
 @pytest.mark.bad_input
 def test_overlong_phrase_and_too_many_chained_objects(host: TinyHost, parts: dict[str, Any]) -> None:
-    from gligen_suite.nodes.encode_node import encode_layout
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
 
     long_phrase = json.dumps({"version": 1, "width": 64, "height": 64,
                               "objects": [{"phrase": "cat " * 100, "box": [0, 0, 8, 8]}]})

@@ -1,20 +1,21 @@
 """Seeding the editors' layout from upstream data: boxes from BOUNDING_BOX(ES) / BBOX, persons from a
 POSE_KEYPOINT or a pasted OpenPose JSON file. Pure Python; no ComfyUI import.
 
-Every function returns the layout text the node runs with and the editor takes over, or None when
-the layout stays as the user left it.
+Every seeding function returns the LayoutDocument the node runs with and the editor takes over, or
+None when the layout stays as the user left it.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..gligen_model import GligenInputError, parse_layout
-from ..gligen_model.layout import LAYOUT_VERSION, MAX_OBJECTS, canonical_layout_json
-from ..gligen_model.pose import MAX_PERSONS, Person, persons_from_pose_keypoint
+from ...gligen_model import GligenInputError
+from ...gligen_model.layout import LAYOUT_VERSION, MAX_OBJECTS, canonical_layout_data, layout_from_data
+from ...gligen_model.pose import MAX_PERSONS, Person, persons_from_pose_keypoint
+from .colors import is_hex_color
+from .document import DEFAULT_CANVAS, LayoutDocument
 
 # Box node, `seed_mode`: when the `seed_boxes` input is copied into the layout.
 COPY_WHEN_EMPTY = "copy when empty"
@@ -23,7 +24,6 @@ SEED_MODES = (COPY_WHEN_EMPTY, COPY_ALWAYS)
 # Pose node, `pose_keypoint_mode`: ADD keeps POSE_KEYPOINT a second grounding source beside the layout.
 ADD_TO_LAYOUT = "add to layout"
 POSE_KEYPOINT_MODES = (ADD_TO_LAYOUT, COPY_WHEN_EMPTY, COPY_ALWAYS)
-DEFAULT_CANVAS = 512
 # Editor-side keys an object / person keeps when a seed replaces its box or pose (matched by index).
 _KEPT_OBJECT_KEYS = ("phrase", "image", "strength", "id", "name", "color", "locked")
 _KEPT_PERSON_KEYS = ("strength", "id", "name", "color", "locked")
@@ -38,21 +38,8 @@ class SeedBox:
     color: str | None = None
 
 
-def layout_dict(text: str) -> dict[str, Any]:
-    """The layout text as a dict ({} for empty text); malformed text raises parse_layout's message."""
-    if not text.strip():
-        return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        data = None
-    if isinstance(data, dict):
-        return data
-    parse_layout(text)  # raises the exact JSON error, or "must be a JSON object"
-    raise AssertionError("parse_layout accepts only JSON objects")
-
-
-def seed_box_layout(text: str, seed: Any, mode: str, canvas: tuple[int, int] | None = None) -> str | None:
+def seed_box_layout(document: LayoutDocument, seed: Any, mode: str,
+                    canvas: tuple[int, int] | None = None) -> LayoutDocument | None:
     """Copy the boxes of a BOUNDING_BOX, BOUNDING_BOXES or BBOX value into the layout.
 
     mode COPY_WHEN_EMPTY copies only into a layout without objects; COPY_ALWAYS replaces the objects on
@@ -63,8 +50,8 @@ def seed_box_layout(text: str, seed: Any, mode: str, canvas: tuple[int, int] | N
         return None
     if mode not in SEED_MODES:
         raise GligenInputError(f"seed_mode is {mode!r}; choose one of {list(SEED_MODES)}.")
-    data = layout_dict(text)
-    current = data.get("objects") if isinstance(data.get("objects"), list) else []
+    data = document.fields
+    current = document.entries("objects")
     if mode == COPY_WHEN_EMPTY and current:
         return None
     width, height = canvas or _canvas_of(data)
@@ -73,36 +60,47 @@ def seed_box_layout(text: str, seed: Any, mode: str, canvas: tuple[int, int] | N
         raise GligenInputError(f"seed_boxes holds {len(boxes)} boxes; GLIGEN takes at most {MAX_OBJECTS}. "
                                "Keep fewer detections upstream (e.g. a higher score threshold).")
     objects = [_seeded_object(box, current[i] if i < len(current) else {}) for i, box in enumerate(boxes)]
-    return canonical_layout_json({**data, "version": LAYOUT_VERSION, "width": width, "height": height,
-                                  "objects": objects})
+    return LayoutDocument.from_data({**data, "version": LAYOUT_VERSION, "width": width, "height": height,
+                                     "objects": objects})
 
 
-def unnamed_seeded_objects(text: str) -> list[int]:
+def unnamed_seeded_objects(document: LayoutDocument) -> list[int]:
     """1-based numbers of the objects with neither a phrase nor a reference image."""
-    objects = layout_dict(text).get("objects") or []
-    return [i for i, o in enumerate(objects, 1)
+    return [i for i, o in enumerate(document.entries("objects"), 1)
             if isinstance(o, dict) and not str(o.get("phrase", "")).strip() and o.get("image") is None]
 
 
-def seed_pose_layout(text: str, pose_keypoint: Any, mode: str) -> str | None:
+def seed_pose_layout(document: LayoutDocument, pose_keypoint: Any, mode: str) -> LayoutDocument | None:
     """Persons into the layout: a pasted OpenPose JSON file is always converted; a POSE_KEYPOINT is
     copied in with COPY_WHEN_EMPTY (layout without persons) or COPY_ALWAYS (replacing the persons,
     keeping each one's settings by index). ADD_TO_LAYOUT leaves the POSE_KEYPOINT to the encoder.
     The layout takes the pose canvas (canvas_width x canvas_height) when persons are copied in."""
     if mode not in POSE_KEYPOINT_MODES:
         raise GligenInputError(f"pose_keypoint_mode is {mode!r}; choose one of {list(POSE_KEYPOINT_MODES)}.")
-    converted = _openpose_text_as_layout(text)
-    data = layout_dict(converted or text)
+    converted = openpose_as_layout(document)
+    base = converted or document
+    data = base.fields  # text that is no JSON object is refused here, whatever the mode
     if pose_keypoint is None or mode == ADD_TO_LAYOUT:
         return converted
-    current = data.get("persons") if isinstance(data.get("persons"), list) else []
+    current = base.entries("persons")
     if mode == COPY_WHEN_EMPTY and current:
         return converted
     persons, width, height = _openpose_persons(pose_keypoint, "The POSE_KEYPOINT input",
                                                "Use an image with fewer people.")
     entries = [_person_entry(p, width, height, current[i] if i < len(current) else {}) for i, p in enumerate(persons)]
-    return canonical_layout_json({**data, "version": LAYOUT_VERSION, "width": width, "height": height,
-                                  "persons": entries})
+    return LayoutDocument.from_data({**data, "version": LAYOUT_VERSION, "width": width, "height": height,
+                                     "persons": entries})
+
+
+def openpose_as_layout(document: LayoutDocument) -> LayoutDocument | None:
+    """A pasted OpenPose JSON file ({"people": [...], "canvas_width", "canvas_height"}) as a layout; None for
+    any other text."""
+    if not document.openpose:
+        return None
+    persons, width, height = _openpose_persons(document.data, "The pasted OpenPose JSON",
+                                               "Remove some people from it.")
+    return LayoutDocument.from_data({"version": LAYOUT_VERSION, "width": width, "height": height,
+                                     "persons": [_person_entry(p, width, height, {}) for p in persons]})
 
 
 def pose_canvas(frames: Any) -> tuple[int, int]:
@@ -182,12 +180,6 @@ def _metadata_color(metadata: Any) -> str | None:
     return next((c for c in candidates if is_hex_color(c)), None)
 
 
-def is_hex_color(value: Any) -> bool:
-    """True for "#rrggbb" (the only colour form the editors and the preview use)."""
-    return (isinstance(value, str) and len(value) == 7 and value[0] == "#"
-            and all(c in "0123456789abcdefABCDEF" for c in value[1:]))
-
-
 def _seeded_object(seed: SeedBox, previous: Any) -> dict[str, Any]:
     kept = {k: previous[k] for k in _KEPT_OBJECT_KEYS if isinstance(previous, dict) and k in previous}
     entry: dict[str, Any] = {**kept, "phrase": seed.text or str(kept.get("phrase", "")),
@@ -203,21 +195,6 @@ def _person_entry(person: Person, width: int, height: int, previous: Any) -> dic
     return {"keypoints": keypoints, **kept}
 
 
-def _openpose_text_as_layout(text: str) -> str | None:
-    """A pasted OpenPose JSON file ({"people": [...], "canvas_width", "canvas_height"}) as layout text."""
-    if not text.strip():
-        return None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    if not ((isinstance(data, dict) and "people" in data) or isinstance(data, list)):
-        return None
-    persons, width, height = _openpose_persons(data, "The pasted OpenPose JSON", "Remove some people from it.")
-    return canonical_layout_json({"version": LAYOUT_VERSION, "width": width, "height": height,
-                                  "persons": [_person_entry(p, width, height, {}) for p in persons]})
-
-
 def _openpose_persons(source: Any, what: str, fix: str) -> tuple[tuple[Any, ...], int, int]:
     """Persons (at most MAX_PERSONS) and the canvas (width, height) of OpenPose / POSE_KEYPOINT data."""
     persons = persons_from_pose_keypoint(source)
@@ -229,7 +206,8 @@ def _openpose_persons(source: Any, what: str, fix: str) -> tuple[tuple[Any, ...]
 
 
 def _canvas_of(data: dict[str, Any]) -> tuple[int, int]:
+    """The canvas a layout dict names (validated as a layout without entries); DEFAULT_CANVAS for {}."""
     if not data:
         return DEFAULT_CANVAS, DEFAULT_CANVAS
-    layout = parse_layout(canonical_layout_json({**data, "objects": [], "persons": []}))
+    layout = layout_from_data(canonical_layout_data({**data, "objects": [], "persons": []}))
     return layout.width, layout.height

@@ -7,22 +7,24 @@ from typing import Any
 import torch
 from comfy_api.latest import io
 
-from ..gligen_model import GligenInputError, parse_layout
+from ..gligen_model import GligenInputError
 from ..gligen_model.grounding import BoxGrounding, concat_box_groundings
 from ..gligen_model.layout import MAX_OBJECTS, default_layout_json
-from .editor_bridge import background_ui
-from .editor_io import box_outputs, box_run_layout
-from .image_encoding import reference_image_embeddings
-from .layout_seed import COPY_WHEN_EMPTY, SEED_MODES
-from .phrase_encoding import encode_phrases
-from .socket_types import CATEGORY, BoundingBoxesSocket, GroundingSocket, SeedBoxesInput
+from .editor.browser import background_ui
+from .editor.document import LayoutDocument, as_document
+from .editor.node_runs import box_outputs, box_run_layout
+from .editor.seeding import COPY_WHEN_EMPTY, SEED_MODES
+from .encoders.images import reference_image_embeddings
+from .encoders.phrases import encode_phrases
+from .sockets import CATEGORY, BoundingBoxesSocket, GroundingSocket, SeedBoxesInput
 
 
-def encode_layout(clip: Any, layout_json: str, previous: BoxGrounding | None = None, clip_vision: Any = None,
-                  images: torch.Tensor | None = None, crop_to_box: bool = False) -> BoxGrounding:
-    """Parse the layout, embed its phrases in one CLIP batch and its reference images with CLIP vision,
-    and append the objects to `previous` if given."""
-    layout = parse_layout(layout_json)
+def encode_layout(clip: Any, layout: str | LayoutDocument, previous: BoxGrounding | None = None,
+                  clip_vision: Any = None, images: torch.Tensor | None = None,
+                  crop_to_box: bool = False) -> BoxGrounding:
+    """Embed the layout's phrases in one CLIP batch and its reference images with CLIP vision, and append the
+    objects to `previous` if given. layout: the widget text or its decoded document."""
+    layout = as_document(layout).layout
     if layout.persons and not layout.objects:
         raise GligenInputError("The layout holds persons but no objects: persons are read by GLIGEN Pose Encode "
                                "(Suite). Connect this layout to that node, or add objects with phrases and boxes.")
@@ -103,6 +105,7 @@ class GligenTextBoxEncode(io.ComfyNode):
                 images: torch.Tensor | None = None, crop_images_to_boxes: bool = False) -> io.NodeOutput:
         if clip is None:
             raise GligenInputError("The encode node needs a CLIP: connect the CLIP output of your SD1.x checkpoint.")
-        layout = box_run_layout(cls.hidden.unique_id if cls.hidden else None, layout, seed_boxes, seed_mode, background)
-        grounding = encode_layout(clip, layout, append_to, clip_vision, images, crop_images_to_boxes)
-        return io.NodeOutput(grounding, *box_outputs(layout, background), ui=background_ui(background))
+        node_id = cls.hidden.unique_id if cls.hidden else None
+        document = box_run_layout(node_id, LayoutDocument.decode(layout), seed_boxes, seed_mode, background)
+        grounding = encode_layout(clip, document, append_to, clip_vision, images, crop_images_to_boxes)
+        return io.NodeOutput(grounding, *box_outputs(document, background), ui=background_ui(background))

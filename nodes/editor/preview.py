@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..gligen_model.layout import Layout
-from ..gligen_model.pose import COCO17_SKELETON, Person
-from .layout_outputs import output_size
+from ...gligen_model.layout import Layout
+from ...gligen_model.pose import COCO17_SKELETON, Person
+from .outputs import output_size
 
 NEUTRAL = (48, 48, 48)
 FILL_ALPHA = 56  # of 255: box interiors stay readable over a background

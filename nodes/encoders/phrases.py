@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..gligen_model import GligenInputError
+from ...gligen_model import GligenInputError
 
 log = logging.getLogger("gligen_suite")
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from ..gligen_model import GligenInputError
-from ..gligen_model.layout import LayoutObject
+from ...gligen_model import GligenInputError
+from ...gligen_model.layout import LayoutObject
 
 VIT_L14 = {"width": 1024, "layers": 24, "patch": 14, "image_size": 224, "embeds": 768}
 

@@ -13,29 +13,15 @@ from typing import Any
 
 import torch
 
-from ..gligen_model.layout import Layout
-from ..gligen_model.pose import Person
-from .layout_seed import is_hex_color
+from ...gligen_model.layout import Layout
+from ...gligen_model.pose import Person
+from .colors import entry_colors
 
 MAX_OUTPUT_EDGE = 2048
-# Default colours by index when an entry has no "color" (web/js/editor/layout_model.js: PALETTE).
-PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45",
-           "#fabed4", "#469990", "#dcbeff", "#9a6324", "#fffac8", "#800000", "#aaffc3", "#ffd8b1")
-
-
 def output_size(width: int, height: int) -> tuple[int, int]:
     """(width, height) in pixels of the preview and masks for a width x height layout canvas."""
     scale = min(1.0, MAX_OUTPUT_EDGE / max(width, height))
     return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def entry_colors(entries: Sequence[Any], count: int) -> list[str]:
-    """"#rrggbb" per entry: its own "color" when valid, else the palette colour of its index."""
-    colors = []
-    for i in range(count):
-        own = entries[i].get("color") if i < len(entries) and isinstance(entries[i], dict) else None
-        colors.append(own if is_hex_color(own) else PALETTE[i % len(PALETTE)])
-    return colors
 
 
 def _pixel_rect(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from comfy.cli_args import args
 from comfy.ldm.modules import attention as host_attention
 
-from ..gligen_model.ops import AttentionFn
+from ...gligen_model.ops import AttentionFn
 
 # Defaults ComfyUI falls back to when torch's SDPA is not enabled for the device.
 SLOW_ON_CPU = (host_attention.attention_sub_quad, host_attention.attention_split, host_attention.attention_basic)
