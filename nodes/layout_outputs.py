@@ -18,7 +18,7 @@ from ..gligen_model.pose import Person
 from .layout_seed import is_hex_color
 
 MAX_OUTPUT_EDGE = 2048
-# Default colours by index when an entry has no "color" (web/js/editor/layout_model.js: PALETTE).
+# Default colours by index when an entry has no "color" (web/js/editor/constants.js: PALETTE).
 PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45",
            "#fabed4", "#469990", "#dcbeff", "#9a6324", "#fffac8", "#800000", "#aaffc3", "#ffd8b1")
 

@@ -3,7 +3,8 @@
 // Locked boxes are drawn dashed and cannot be picked on the canvas.
 
 import { handleAt, handlePositions, moveRect, pointInRect, rectFromCorners, resizeRect } from "./geometry.js";
-import { MAX_OBJECTS, colorOf, newObject, pinColors } from "./layout_model.js";
+import { MAX_OBJECTS } from "./constants.js";
+import { colorOf, newObject, pinColors } from "./layout_model.js";
 
 const HANDLE_PX = 7; // handle square, display pixels
 const CLICK_PX = 4; // a drag shorter than this draws nothing

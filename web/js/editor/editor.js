@@ -8,7 +8,8 @@ import { EditorCanvas } from "./canvas.js";
 import { button, el } from "./dom.js";
 import { clamp, quantize } from "./geometry.js";
 import { History } from "./history.js";
-import { GRID, MAX_CANVAS, MAX_OBJECTS, MAX_PERSONS, emptyLayout, parseLayout, serializeLayout } from "./layout_model.js";
+import { GRID, MAX_CANVAS, MAX_OBJECTS, MAX_PERSONS } from "./constants.js";
+import { emptyLayout, parseLayout, serializeLayout } from "./layout_model.js";
 import { PosePanel } from "./pose_panel.js";
 import { PoseTool } from "./pose_tool.js";
 

@@ -1,12 +1,10 @@
 // Wiring an editor into a node type: created once per node, re-synced when a workflow is loaded,
 // fed by the node's run (background image, seeded layouts), removed with the node.
 
+import { BACKGROUND_KEY, LAYOUT_EVENT } from "./constants.js";
 import { injectStyles } from "./dom.js";
 import { LayoutEditor } from "./editor.js";
 
-// nodes/editor_bridge.py: LAYOUT_EVENT, BACKGROUND_KEY
-export const LAYOUT_EVENT = "gligen_suite.layout";
-export const BACKGROUND_KEY = "gligen_background";
 const LAYOUT_WIDGET = "layout";
 
 const editors = new WeakMap(); // node -> LayoutEditor

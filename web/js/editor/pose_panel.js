@@ -2,7 +2,8 @@
 // the selected person one chip per COCO joint that shows or hides it.
 
 import { button, el, numberInput } from "./dom.js";
-import { JOINT_NAMES, colorOf, pinColors } from "./layout_model.js";
+import { JOINT_NAMES } from "./constants.js";
+import { colorOf, pinColors } from "./layout_model.js";
 
 export class PosePanel {
   constructor(editor, container) {

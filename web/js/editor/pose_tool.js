@@ -3,7 +3,8 @@
 // again from the joint chips in the panel. Locked persons cannot be picked on the canvas.
 
 import { boundsOf, clamp, distance, mirrorPoints, movePoints, pointInRect } from "./geometry.js";
-import { LEFT_RIGHT_PAIRS, MAX_PERSONS, SKELETON, colorOf, newPerson, pinColors } from "./layout_model.js";
+import { LEFT_RIGHT_PAIRS, MAX_PERSONS, SKELETON } from "./constants.js";
+import { colorOf, newPerson, pinColors } from "./layout_model.js";
 
 const JOINT_PX = 9; // pick radius, display pixels
 const BODY_PAD_PX = 10; // the body box around the joints, display pixels
