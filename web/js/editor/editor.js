@@ -44,9 +44,9 @@ export class LayoutEditor {
     this.stage = el("div", { className: "gligen-stage", on: { wheel: (e) => onWheel(e) } }, this.keys);
     this.list = el("div", { className: "gligen-list" });
     this.status = el("div", { className: "gligen-status", attrs: { role: "status" } });
-    this.width = el("input", { type: "number", min: 1, max: MAX_CANVAS, step: 8, title: "Canvas width, pixels",
+    this.width = el("input", { type: "number", min: 1, max: MAX_CANVAS, step: GRID, title: "Canvas width, pixels",
       on: { change: () => this.#resizeCanvas() } });
-    this.height = el("input", { type: "number", min: 1, max: MAX_CANVAS, step: 8, title: "Canvas height, pixels",
+    this.height = el("input", { type: "number", min: 1, max: MAX_CANVAS, step: GRID, title: "Canvas height, pixels",
       on: { change: () => this.#resizeCanvas() } });
     this.buttons = {
       add: button(tool.addLabel, `Add (at most ${tool.max})`, () => this.#add(), "gligen-add"),
