@@ -48,7 +48,7 @@ EDITOR_KEYS = {"id", "color", "locked", "name"}
 OBJECT_KEYS = {"phrase", "box", "image", "strength"} | EDITOR_KEYS
 TOP_KEYS = {"version", "width", "height", "objects", "persons"}
 PERSON_KEYS = {"keypoints", "strength"} | EDITOR_KEYS
-# Key order of the canonical text (web/js/editor/layout_model.js writes the same order).
+# Key order of the canonical text (web/js/editor/constants.js holds the same orders).
 _TOP_ORDER = ("version", "width", "height", "objects", "persons")
 _OBJECT_ORDER = ("phrase", "box", "image", "strength", "id", "name", "color", "locked")
 _PERSON_ORDER = ("keypoints", "strength", "id", "name", "color", "locked")

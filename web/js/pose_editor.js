@@ -2,10 +2,11 @@
 import { api } from "../../../scripts/api.js";
 import { app } from "../../../scripts/app.js";
 import { installEditor } from "./editor/node_wiring.js";
+import { PoseTool } from "./editor/pose_tool.js";
 
 app.registerExtension({
   name: "GLIGENSuite.PoseEditor",
   beforeRegisterNodeDef(nodeType, nodeData) {
-    if (nodeData.name === "GLIGENSuite_PoseEncode") installEditor(nodeType, { kind: "pose", app, api });
+    if (nodeData.name === "GLIGENSuite_PoseEncode") installEditor(nodeType, { Tool: PoseTool, app, api });
   },
 });

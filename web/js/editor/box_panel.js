@@ -2,7 +2,8 @@
 // index, strength, lock, order (top of the list = drawn first, at the back) and delete.
 
 import { button, el, numberInput } from "./dom.js";
-import { colorOf, pinColors } from "./layout_model.js";
+import { pinColors } from "./layout_model.js";
+import { entryRow } from "./row_controls.js";
 
 export class BoxPanel {
   constructor(editor, container) {
@@ -50,39 +51,11 @@ export class BoxPanel {
           editor.changed(null, { keepList: true }); // re-rendering would take the focus from the next field
         },
       } });
-    const strength = numberInput({ className: "gligen-strength", min: 0, max: 5, step: 0.05,
-      value: object.strength ?? 1, title: "How strongly the picture follows this object (1 = as trained)", on: {
-        change: () => {
-          const value = Math.min(5, Math.max(0, Number(strength.value)));
-          if (Number.isNaN(value) || value === 1) delete object.strength;
-          else object.strength = value;
-          strength.value = object.strength ?? 1;
-          editor.changed(null, { keepList: true });
-        },
-      } });
-    const color = el("input", { type: "color", className: "gligen-swatch", value: colorOf(object, index),
-      title: "Colour", on: {
-        input: () => {
-          object.color = color.value;
-          editor.changed(`color:${key}`, { keepList: true });
-        },
-      } });
-    const lock = button("lock", "Locked boxes cannot be picked on the canvas", () => {
-      if (object.locked) delete object.locked;
-      else object.locked = true;
-      editor.changed();
-    });
-    lock.setAttribute("aria-pressed", String(Boolean(object.locked)));
-    const row = el("div", { className: "gligen-row", dataset: { key }, on: { click: (e) => e.target.closest("button") || editor.select(key) } },
-      el("span", { className: "gligen-index", text: String(index + 1) }), color, phrase, image, strength, lock,
-      button("↑", "Move back (up the list)", () => this.#move(index, -1)),
-      button("↓", "Move to the front (down the list)", () => this.#move(index, 1)),
-      button("×", "Delete", () => {
-        pinColors(this.objects);
-        this.objects.splice(index, 1);
-        editor.select(null);
-        editor.changed();
-      }));
+    const row = entryRow(editor, object, index, { fields: [phrase, image],
+      strengthTitle: "How strongly the picture follows this object (1 = as trained)",
+      lockTitle: "Locked boxes cannot be picked on the canvas",
+      buttons: [button("↑", "Move back (up the list)", () => this.#move(index, -1)),
+        button("↓", "Move to the front (down the list)", () => this.#move(index, 1))] });
     this.rows.set(key, { row, phrase });
     return row;
   }

@@ -2,26 +2,32 @@
 // resize by the eight handles, keyboard nudge / delete. Objects later in the list are on top.
 // Locked boxes are drawn dashed and cannot be picked on the canvas.
 
+import { BoxPanel } from "./box_panel.js";
+import { MAX_OBJECTS } from "./constants.js";
 import { handleAt, handlePositions, moveRect, pointInRect, rectFromCorners, resizeRect } from "./geometry.js";
-import { MAX_OBJECTS, colorOf, newObject, pinColors } from "./layout_model.js";
+import { colorOf, newObject } from "./layout_model.js";
+import { Tool } from "./tool.js";
 
 const HANDLE_PX = 7; // handle square, display pixels
 const CLICK_PX = 4; // a drag shorter than this draws nothing
 const CURSORS = { nw: "nwse-resize", se: "nwse-resize", ne: "nesw-resize", sw: "nesw-resize", n: "ns-resize",
   s: "ns-resize", e: "ew-resize", w: "ew-resize" };
 
-export class BoxTool {
+export class BoxTool extends Tool {
   constructor(editor) {
-    this.editor = editor;
+    super(editor, { kind: "box", list: "objects", addLabel: "+ box", max: MAX_OBJECTS, Panel: BoxPanel,
+      nodeHeight: 700 });
     this.drawing = null; // the rect being drawn, model units
   }
 
   get objects() {
-    return this.editor.layout.objects;
+    return this.entries;
   }
 
-  selected() {
-    return this.objects.find((o) => o.key === this.editor.selection.key) ?? null;
+  /** Pasted OpenPose JSON belongs in a pose node. */
+  jsonRefusal(parsed) {
+    if (parsed.openpose !== undefined) return "This is OpenPose JSON: paste it into a GLIGEN Pose Encode node.";
+    return super.jsonRefusal(parsed);
   }
 
   /** The topmost unlocked object under the point. */
@@ -62,37 +68,22 @@ export class BoxTool {
   }
 
   #resizeDrag(object, handle) {
-    const original = object.box;
     const editor = this.editor;
-    return {
-      move: (point) => {
-        const snapped = [editor.quantize(point[0], "x"), editor.quantize(point[1], "y")];
-        object.box = resizeRect(original, handle, snapped, editor.minSize());
-      },
-      end: () => editor.changed(),
-      cancel: () => {
-        object.box = original;
-      },
-    };
+    return this.editDrag(object, "box", (point, original) => {
+      const snapped = [editor.quantize(point[0], "x"), editor.quantize(point[1], "y")];
+      return resizeRect(original, handle, snapped, editor.minSize());
+    });
   }
 
+  /** Moved by the pointer, then its top-left corner snapped (the size stays). */
   #moveDrag(object, start) {
-    const original = object.box;
     const editor = this.editor;
-    return {
-      move: (point) => {
-        const moved = moveRect(original, point[0] - start[0], point[1] - start[1]);
-        const x0 = editor.quantize(moved[0], "x");
-        const y0 = editor.quantize(moved[1], "y");
-        object.box = moveRect(original, x0 - original[0], y0 - original[1]);
-      },
-      end: () => {
-        if (object.box !== original) editor.changed();
-      },
-      cancel: () => {
-        object.box = original;
-      },
-    };
+    return this.editDrag(object, "box", (point, original) => {
+      const moved = moveRect(original, point[0] - start[0], point[1] - start[1]);
+      const x0 = editor.quantize(moved[0], "x");
+      const y0 = editor.quantize(moved[1], "y");
+      return moveRect(original, x0 - original[0], y0 - original[1]);
+    });
   }
 
   #drawDrag(start) {
@@ -147,22 +138,10 @@ export class BoxTool {
     return object;
   }
 
-  /** Delete the selected (unlocked) object. */
-  deleteSelected() {
-    const object = this.selected();
-    if (!object || object.locked) return false;
-    pinColors(this.objects);
-    this.objects.splice(this.objects.indexOf(object), 1);
-    this.editor.select(null);
-    return true;
-  }
-
-  /** Move the selected (unlocked) box by (dx, dy) layout pixels. */
-  nudge(dx, dy) {
-    const object = this.selected();
-    if (!object?.box || object.locked) return false;
-    const [width, height] = [this.editor.layout.width, this.editor.layout.height];
-    object.box = moveRect(object.box, dx / width, dy / height);
+  /** Move an object's box by (dx, dy), model units, inside the canvas; an image-only object has none. */
+  nudgeEntry(object, dx, dy) {
+    if (!object.box) return false;
+    object.box = moveRect(object.box, dx, dy);
     return true;
   }
 

@@ -1,26 +1,20 @@
-// One in-node editor (box or pose): toolbar, canvas, list, JSON panel, status line, undo history.
-// The node's `layout` STRING widget is the single source of truth: the editor draws what it holds and
-// writes canonical layout JSON back into it on every committed edit (never while loading).
+// One in-node editor: toolbar, canvas, list, JSON panel, status line, undo history. What it edits and
+// how (boxes or persons) comes from its Tool (box_tool.js / pose_tool.js); the editor itself is the same
+// for both. The node's `layout` STRING widget is the single source of truth: the editor draws what it
+// holds and writes canonical layout JSON back into it on every committed edit (never while loading).
 
-import { BoxPanel } from "./box_panel.js";
-import { BoxTool } from "./box_tool.js";
 import { EditorCanvas } from "./canvas.js";
+import { GRID, MAX_CANVAS } from "./constants.js";
 import { button, el } from "./dom.js";
 import { clamp, quantize } from "./geometry.js";
 import { History } from "./history.js";
-import { GRID, MAX_CANVAS, MAX_OBJECTS, MAX_PERSONS, emptyLayout, parseLayout, serializeLayout } from "./layout_model.js";
-import { PosePanel } from "./pose_panel.js";
-import { PoseTool } from "./pose_tool.js";
-
-const KINDS = {
-  box: { list: "objects", Tool: BoxTool, Panel: BoxPanel, add: "+ box", max: MAX_OBJECTS },
-  pose: { list: "persons", Tool: PoseTool, Panel: PosePanel, add: "+ person", max: MAX_PERSONS },
-};
+import { JsonPanel } from "./json_panel.js";
+import { emptyLayout, parseLayout, serializeLayout } from "./layout_model.js";
 
 export class LayoutEditor {
   /**
    * @param {object} options
-   * @param {"box"|"pose"} options.kind
+   * @param {Function} options.Tool  BoxTool or PoseTool (a subclass of tool.js: Tool)
    * @param {object} options.widget  the node's layout STRING widget
    * @param {() => object} options.properties  the node's properties (view settings: snap, background)
    * @param {(ref: object) => string} options.imageUrl  /view URL of {filename, subfolder, type}
@@ -28,15 +22,9 @@ export class LayoutEditor {
    * @param {() => void} options.onChange  tells the host graph that the workflow changed
    * @param {(event: WheelEvent) => void} options.onWheel  the mouse wheel over the canvas (zooms the graph)
    */
-  constructor({ kind, widget, properties, imageUrl, lastOutput, onChange, onWheel }) {
-    this.kind = kind;
-    this.spec = KINDS[kind];
-    this.widget = widget;
+  constructor({ Tool, widget, properties, imageUrl, lastOutput, onChange, onWheel }) {
+    Object.assign(this, { widget, imageUrl, lastOutput, onChange });
     this.nodeProperties = properties;
-    this.imageUrl = imageUrl;
-    this.lastOutput = lastOutput;
-    this.onChange = onChange;
-    this.onWheel = onWheel;
     this.history = new History();
     this.selection = { key: null, joint: null };
     this.layout = emptyLayout();
@@ -44,23 +32,24 @@ export class LayoutEditor {
     this.editable = true;
     this.message = "";
     this.backgroundImage = null;
-    this.#build();
+    this.tool = new Tool(this);
+    this.#build(onWheel);
   }
 
-  #build() {
-    const kind = this.spec;
+  #build(onWheel) {
+    const tool = this.tool;
     this.keys = el("textarea", { className: "gligen-keys", tabIndex: 0, attrs: { "aria-label": "layout editor keys" },
       on: { keydown: (e) => this.#keyDown(e), input: () => (this.keys.value = "") } });
-    this.stage = el("div", { className: "gligen-stage", on: { wheel: (e) => this.onWheel(e) } }, this.keys);
+    this.keyBindings = tool.keyBindings();
+    this.stage = el("div", { className: "gligen-stage", on: { wheel: (e) => onWheel(e) } }, this.keys);
     this.list = el("div", { className: "gligen-list" });
     this.status = el("div", { className: "gligen-status", attrs: { role: "status" } });
-    this.width = el("input", { type: "number", min: 1, max: MAX_CANVAS, step: 8, title: "Canvas width, pixels",
+    this.width = el("input", { type: "number", min: 1, max: MAX_CANVAS, step: GRID, title: "Canvas width, pixels",
       on: { change: () => this.#resizeCanvas() } });
-    this.height = el("input", { type: "number", min: 1, max: MAX_CANVAS, step: 8, title: "Canvas height, pixels",
+    this.height = el("input", { type: "number", min: 1, max: MAX_CANVAS, step: GRID, title: "Canvas height, pixels",
       on: { change: () => this.#resizeCanvas() } });
     this.buttons = {
-      add: button(kind.add, `Add (at most ${kind.max})`, () => this.#add(), "gligen-add"),
-      mirror: this.kind === "pose" ? button("mirror", "Mirror the selected person (M)", () => this.#mirror()) : null,
+      add: button(tool.addLabel, `Add (at most ${tool.max})`, () => this.#add(), "gligen-add"),
       snap: button("snap", `Snap to a ${GRID} px grid`, () => this.#toggleSnap(), "gligen-snap"),
       lastOutput: button("bg: output", "Show the graph's newest output image under the canvas",
         () => this.setBackground(this.lastOutput())),
@@ -69,16 +58,16 @@ export class LayoutEditor {
       redo: button("↷", "Redo (Ctrl+Shift+Z)", () => this.redo(), "gligen-redo"),
       json: button("JSON", "Show or paste the layout JSON", () => this.openJson(), "gligen-json-btn"),
     };
-    const toolbar = el("div", { className: "gligen-toolbar" }, this.buttons.add, this.buttons.mirror,
-      this.buttons.snap, el("span", { className: "gligen-size" }, this.width, el("span", { text: "×" }), this.height),
+    this.toolButtons = tool.toolbarButtons().map(({ label, title, run, enabled }) =>
+      ({ element: button(label, title, run), enabled }));
+    const toolbar = el("div", { className: "gligen-toolbar" }, this.buttons.add,
+      ...this.toolButtons.map((b) => b.element), this.buttons.snap,
+      el("span", { className: "gligen-size" }, this.width, el("span", { text: "×" }), this.height),
       this.buttons.lastOutput, this.buttons.clearBackground, this.buttons.undo, this.buttons.redo, this.buttons.json);
-    this.jsonText = el("textarea", { spellcheck: false, on: { keydown: (e) => e.stopPropagation() } });
-    this.jsonError = el("div", { className: "gligen-json-error" });
-    this.jsonPanel = el("div", { className: "gligen-json" }, this.jsonText, this.jsonError,
-      el("div", { className: "gligen-toolbar" }, button("apply", "Use this JSON", () => this.applyJson()),
-        button("cancel", "Close without changes", () => this.closeJson())));
-    this.root = el("div", { className: `gligen-editor gligen-${this.kind}-editor` },
-      toolbar, this.stage, this.list, this.jsonPanel, this.status);
+    this.json = new JsonPanel({ read: () => this.widget.value ?? "", apply: (text) => this.applyText(text),
+      onToggle: (open) => this.#jsonToggled(open) });
+    this.root = el("div", { className: `gligen-editor gligen-${tool.kind}-editor` },
+      toolbar, this.stage, this.list, this.json.element, this.status);
     // Inside the editor the pointer belongs to the editor: the node must not start dragging (Nodes 2.0).
     for (const name of ["pointerdown", "pointermove", "pointerup"]) {
       this.root.addEventListener(name, (e) => e.stopPropagation());
@@ -88,10 +77,9 @@ export class LayoutEditor {
     this.root.addEventListener("click", (e) => {
       if (!e.target.closest("input, textarea, select, canvas, .gligen-json")) this.focusCanvas();
     });
-    this.tool = new kind.Tool(this);
-    this.panel = new kind.Panel(this, this.list);
+    this.panel = new tool.Panel(this, this.list);
     this.canvas = new EditorCanvas(this.stage, { canvasSize: () => [this.layout.width, this.layout.height],
-      grid: () => (this.snap ? GRID : null), tool: this.tool, onPointerDown: () => this.focusCanvas() });
+      grid: () => (this.snap ? GRID : null), tool, onPointerDown: () => this.focusCanvas() });
   }
 
   /** The node's properties: view settings saved with the workflow, never sent to Python. */
@@ -134,7 +122,11 @@ export class LayoutEditor {
 
   /** A layout the node ran with (seeded / converted): shown and written, one undo step. */
   adopt(text) {
-    if (text === this.text) return;
+    if (text !== this.text) this.#take(text);
+  }
+
+  /** Show and write `text` as it is (no canonical form), one undo step. */
+  #take(text) {
     this.#show(text);
     this.#writeWidget(text);
     this.history.record(text);
@@ -147,10 +139,9 @@ export class LayoutEditor {
     const parsed = parseLayout(text);
     this.editable = Boolean(parsed.layout);
     this.layout = parsed.layout ?? emptyLayout();
-    this.layout.lists.add(this.spec.list);
+    this.layout.lists.add(this.tool.list);
     this.message = parsed.layout ? "" : this.#notEditableMessage(parsed);
-    const entries = this.layout[this.spec.list];
-    this.selection = { key: entries[selectedIndex]?.key ?? null, joint: null };
+    this.selection = { key: this.tool.entries[selectedIndex]?.key ?? null, joint: null };
     this.width.value = String(this.layout.width);
     this.height.value = String(this.layout.height);
     this.canvas.layout();
@@ -158,16 +149,12 @@ export class LayoutEditor {
   }
 
   #notEditableMessage(parsed) {
-    if (parsed.openpose !== undefined && this.kind === "pose") {
-      return `OpenPose JSON with ${parsed.openpose} people: the node converts it when the graph runs, and the ` +
-        "persons then appear here for editing.";
-    }
-    return `Not an editable layout (${parsed.error}). Use JSON to fix or replace it; the node reports the exact ` +
-      "problem when it runs.";
+    return this.tool.convertedOnRun(parsed) ?? `Not an editable layout (${parsed.error}). Use JSON to fix or ` +
+      "replace it; the node reports the exact problem when it runs.";
   }
 
   #selectedIndex() {
-    return this.layout[this.spec.list].findIndex((entry) => entry.key === this.selection.key);
+    return this.tool.entries.findIndex((entry) => entry.key === this.selection.key);
   }
 
   /** Commit an edit of `this.layout`: write the widget, record undo (merging equal `mergeKey`s). */
@@ -187,9 +174,8 @@ export class LayoutEditor {
 
   #refresh({ keepList = false } = {}) {
     if (!keepList) this.panel.render();
-    const entries = this.layout[this.spec.list];
-    this.buttons.add.disabled = !this.editable || entries.length >= this.spec.max;
-    if (this.buttons.mirror) this.buttons.mirror.disabled = !this.editable || !this.selection.key;
+    this.buttons.add.disabled = !this.editable || this.tool.entries.length >= this.tool.max;
+    this.#refreshToolButtons();
     this.buttons.snap.setAttribute("aria-pressed", String(this.snap));
     this.buttons.undo.disabled = !this.history.canUndo;
     this.buttons.redo.disabled = !this.history.canRedo;
@@ -202,6 +188,10 @@ export class LayoutEditor {
     this.canvas.requestDraw();
   }
 
+  #refreshToolButtons() {
+    for (const { element, enabled } of this.toolButtons) element.disabled = !enabled();
+  }
+
   /** Re-check what the toolbar offers (e.g. a new output image for "last output"). */
   refreshButtons() {
     this.#refresh({ keepList: true });
@@ -211,7 +201,7 @@ export class LayoutEditor {
   select(key, joint = null) {
     this.selection = { key, joint };
     this.panel.updateSelection();
-    if (this.buttons.mirror) this.buttons.mirror.disabled = !this.editable || !key;
+    this.#refreshToolButtons();
     this.canvas.requestDraw();
   }
 
@@ -235,10 +225,6 @@ export class LayoutEditor {
     this.select(entry.key);
     this.changed();
     this.focusEntry(entry.key);
-  }
-
-  #mirror() {
-    if (this.editable && this.tool.mirrorSelected()) this.changed();
   }
 
   #toggleSnap() {
@@ -292,14 +278,8 @@ export class LayoutEditor {
       if (this.editable && this.tool.nudge(dx, dy)) this.changed(`nudge:${this.selection.key}:${this.selection.joint}`);
     } else if (event.key === "Escape") {
       this.select(null);
-    } else if (this.kind === "pose" && key === "m") {
-      this.#mirror();
-    } else if (this.kind === "pose" && key === "h") {
-      const person = this.tool.selected();
-      const joint = this.selection.joint;
-      if (!this.editable || !person || joint == null) return;
-      this.tool.setJointVisible(person, joint, !person.keypoints[joint]);
-      this.changed();
+    } else if (this.keyBindings.has(key)) {
+      if (!this.keyBindings.get(key)()) return; // not used (e.g. nothing selected): ComfyUI may have it
     } else {
       return;
     }
@@ -340,42 +320,29 @@ export class LayoutEditor {
   }
 
   // ---------------------------------------------------------------- JSON panel
+  /** Show the layout JSON in place of the canvas, to read, copy or replace. */
   openJson() {
-    let text = this.widget.value ?? "";
-    try {
-      text = JSON.stringify(JSON.parse(text), null, 1);
-    } catch {
-      // not JSON: shown as it is, to be fixed here
-    }
-    this.jsonText.value = text;
-    this.jsonError.textContent = "";
-    this.root.classList.add("gligen-json-open");
-    this.jsonText.focus({ preventScroll: true });
+    this.json.open();
   }
 
-  applyJson() {
-    const text = this.jsonText.value.trim();
+  /** Take a text from the JSON panel: null when taken, else why not (the panel shows it). */
+  applyText(text) {
     const parsed = parseLayout(text);
     if (parsed.layout) {
       this.#show(text);
       this.changed(); // writes the canonical text
-    } else if (parsed.openpose !== undefined && this.kind === "pose") {
-      this.#show(text);
-      this.#writeWidget(text); // converted by the node when it runs
-      this.history.record(text);
-      this.#refresh();
-    } else {
-      this.jsonError.textContent = parsed.openpose !== undefined
-        ? "This is OpenPose JSON: paste it into a GLIGEN Pose Encode node."
-        : `Not a layout: ${parsed.error}.`;
-      return;
+      return null;
     }
-    this.closeJson();
+    if (this.tool.convertedOnRun(parsed)) {
+      this.#take(text); // converted by the node when it runs
+      return null;
+    }
+    return this.tool.jsonRefusal(parsed);
   }
 
-  closeJson() {
-    this.root.classList.remove("gligen-json-open");
-    this.canvas.layout();
+  #jsonToggled(open) {
+    this.root.classList.toggle("gligen-json-open", open);
+    if (!open) this.canvas.layout();
   }
 
   destroy() {

@@ -40,18 +40,19 @@ export class History {
 
   /** The previous state, or null. */
   undo() {
-    if (!this.canUndo) return null;
-    this.redoStack.push(this.current);
-    this.current = this.undoStack.pop();
-    this.lastMergeKey = null;
-    return this.current;
+    return this.#step(this.undoStack, this.redoStack);
   }
 
   /** The state undone last, or null. */
   redo() {
-    if (!this.canRedo) return null;
-    this.undoStack.push(this.current);
-    this.current = this.redoStack.pop();
+    return this.#step(this.redoStack, this.undoStack);
+  }
+
+  /** Make the top of `from` the current state, the current one going onto `to`; null when `from` is empty. */
+  #step(from, to) {
+    if (!from.length) return null;
+    to.push(this.current);
+    this.current = from.pop();
     this.lastMergeKey = null;
     return this.current;
   }

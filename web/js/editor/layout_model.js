@@ -1,28 +1,11 @@
 // The layout JSON (schema v1, see gligen_model/layout.py) as the editors hold it, and back.
 // Pure: no DOM. In the editor, boxes and keypoints are normalized to [0, 1]; the JSON holds pixels.
 
-export const MAX_OBJECTS = 30;
-export const MAX_PERSONS = 8;
-export const MAX_CANVAS = 16384;
-export const GRID = 8; // snap step, layout pixels (one latent cell)
-// Default colours by index (nodes/layout_outputs.py: PALETTE).
-export const PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45",
-  "#fabed4", "#469990", "#dcbeff", "#9a6324", "#fffac8", "#800000", "#aaffc3", "#ffd8b1"];
-export const JOINT_NAMES = ["nose", "left eye", "right eye", "left ear", "right ear", "left shoulder",
-  "right shoulder", "left elbow", "right elbow", "left wrist", "right wrist", "left hip", "right hip",
-  "left knee", "right knee", "left ankle", "right ankle"];
-export const JOINTS = JOINT_NAMES.length;
-// gligen_model/pose.py: COCO17_SKELETON
-export const SKELETON = [[15, 13], [13, 11], [16, 14], [14, 12], [11, 12], [5, 11], [6, 12], [5, 6], [5, 7],
-  [6, 8], [7, 9], [8, 10], [1, 2], [0, 1], [0, 2], [1, 3], [2, 4], [3, 5], [4, 6]];
-export const LEFT_RIGHT_PAIRS = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10], [11, 12], [13, 14], [15, 16]];
-// One standing person on a 512 x 512 canvas (nodes/pose_encode_node.py: default_pose_layout_json).
-const STANDING = [[256, 96], [268, 84], [244, 84], [282, 92], [230, 92], [300, 150], [212, 150], [318, 220],
-  [194, 220], [326, 286], [186, 286], [286, 290], [226, 290], [290, 380], [222, 380], [292, 466], [220, 466]];
+import { JOINT_NAMES, LAYOUT_VERSION, MAX_CANVAS, OBJECT_ORDER, PALETTE, PERSON_ORDER, STANDING_PERSON, TOP_ORDER }
+  from "./constants.js";
 
-const TOP_ORDER = ["version", "width", "height", "objects", "persons"];
-const OBJECT_ORDER = ["phrase", "box", "image", "strength", "id", "name", "color", "locked"];
-const PERSON_ORDER = ["keypoints", "strength", "id", "name", "color", "locked"];
+const JOINTS = JOINT_NAMES.length;
+const STANDING_CANVAS = 512; // the canvas STANDING_PERSON is drawn on, pixels
 
 let nextKey = 1;
 const newKey = () => `k${nextKey++}`;
@@ -57,7 +40,9 @@ export function parseLayout(text) {
     return { error: "OpenPose JSON", openpose: Array.isArray(frame?.people) ? frame.people.length : 0 };
   }
   if (!data || typeof data !== "object") return { error: "not a JSON object" };
-  if (data.version !== 1) return { error: `schema version ${JSON.stringify(data.version)}, not 1` };
+  if (data.version !== LAYOUT_VERSION) {
+    return { error: `schema version ${JSON.stringify(data.version)}, not ${LAYOUT_VERSION}` };
+  }
   if (!isCanvasSize(data.width) || !isCanvasSize(data.height)) {
     return { error: `width and height must be whole pixels from 1 to ${MAX_CANVAS}` };
   }
@@ -129,7 +114,7 @@ function ordered(entry, order) {
  * it has entries or the layout had it (`lists`, which each editor extends by its own list). */
 export function serializeLayout(layout) {
   const { width, height } = layout;
-  const top = { version: 1, width, height };
+  const top = { version: LAYOUT_VERSION, width, height };
   if (layout.objects.length || layout.lists.has("objects")) {
     top.objects = layout.objects.map((o) => serializeObject(o, width, height));
   }
@@ -176,6 +161,7 @@ export function newObject(entries, box) {
 /** A standing person, its height 80 % of the canvas, centred at x = centerX (normalized). */
 export function newPerson(entries, centerX = 0.5) {
   const dx = centerX - 0.5;
-  const keypoints = STANDING.map(([x, y]) => [Math.min(1, Math.max(0, x / 512 + dx)), y / 512]);
+  const keypoints = STANDING_PERSON.map(([x, y]) =>
+    [Math.min(1, Math.max(0, x / STANDING_CANVAS + dx)), y / STANDING_CANVAS]);
   return { key: newKey(), keypoints, color: nextColor(entries) };
 }

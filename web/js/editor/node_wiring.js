@@ -1,12 +1,10 @@
 // Wiring an editor into a node type: created once per node, re-synced when a workflow is loaded,
 // fed by the node's run (background image, seeded layouts), removed with the node.
 
+import { BACKGROUND_KEY, LAYOUT_EVENT } from "./constants.js";
 import { injectStyles } from "./dom.js";
 import { LayoutEditor } from "./editor.js";
 
-// nodes/editor_bridge.py: LAYOUT_EVENT, BACKGROUND_KEY
-export const LAYOUT_EVENT = "gligen_suite.layout";
-export const BACKGROUND_KEY = "gligen_background";
 const LAYOUT_WIDGET = "layout";
 
 const editors = new WeakMap(); // node -> LayoutEditor
@@ -65,7 +63,7 @@ function dropLayoutSocket(node) {
   if (index >= 0 && node.inputs[index].link == null) node.removeInput(index);
 }
 
-function createEditor(node, kind, app, api) {
+function createEditor(node, Tool, app, api) {
   if (editors.has(node)) return;
   const widget = node.widgets?.find((w) => w.name === LAYOUT_WIDGET);
   if (!widget) return;
@@ -74,7 +72,7 @@ function createEditor(node, kind, app, api) {
   widget.options ??= {};
   widget.options.hidden = true; // Nodes 2.0: not rendered
   const editor = new LayoutEditor({
-    kind,
+    Tool,
     widget,
     properties: () => node.properties,
     imageUrl: (ref) => api.apiURL(`/view?${new URLSearchParams(ref)}`),
@@ -101,7 +99,7 @@ function createEditor(node, kind, app, api) {
   editor.load(widget.value);
   editors.set(node, editor);
   live.add(editor);
-  node.setSize([Math.max(node.size[0], 480), Math.max(node.size[1], kind === "box" ? 700 : 680)]);
+  node.setSize([Math.max(node.size[0], 480), Math.max(node.size[1], editor.tool.nodeHeight)]);
 }
 
 function destroyEditor(node) {
@@ -113,15 +111,16 @@ function destroyEditor(node) {
 }
 
 /**
- * Give every node of `nodeType` an editor of `kind` ("box" or "pose") on its layout widget.
+ * Give every node of `nodeType` an editor on its layout widget, editing what `Tool` edits.
  * @param {object} nodeType  from beforeRegisterNodeDef
+ * @param {{Tool: Function, app: object, api: object}} options  Tool: BoxTool or PoseTool
  */
-export function installEditor(nodeType, { kind, app, api }) {
+export function installEditor(nodeType, { Tool, app, api }) {
   injectStyles();
   listenToServer(app, api);
   const proto = nodeType.prototype;
   chainCallback(proto, "onNodeCreated", function () {
-    createEditor(this, kind, app, api);
+    createEditor(this, Tool, app, api);
   });
   chainCallback(proto, "onConfigure", function () {
     dropLayoutSocket(this);

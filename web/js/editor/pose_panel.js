@@ -1,8 +1,9 @@
 // The list of persons under the pose canvas: number, colour, strength, lock, mirror, delete; and for
 // the selected person one chip per COCO joint that shows or hides it.
 
-import { button, el, numberInput } from "./dom.js";
-import { JOINT_NAMES, colorOf, pinColors } from "./layout_model.js";
+import { JOINT_NAMES } from "./constants.js";
+import { button, el } from "./dom.js";
+import { entryRow } from "./row_controls.js";
 
 export class PosePanel {
   constructor(editor, container) {
@@ -25,46 +26,17 @@ export class PosePanel {
 
   #row(person, index) {
     const editor = this.editor;
-    const key = person.key;
-    const color = el("input", { type: "color", className: "gligen-swatch", value: colorOf(person, index),
-      title: "Colour", on: {
-        input: () => {
-          person.color = color.value;
-          editor.changed(`color:${key}`, { keepList: true });
-        },
-      } });
-    const strength = numberInput({ className: "gligen-strength", min: 0, max: 5, step: 0.05,
-      value: person.strength ?? 1, title: "How strongly the picture follows this pose (1 = as trained)", on: {
-        change: () => {
-          const value = Math.min(5, Math.max(0, Number(strength.value)));
-          if (Number.isNaN(value) || value === 1) delete person.strength;
-          else person.strength = value;
-          strength.value = person.strength ?? 1;
-          editor.changed(null, { keepList: true });
-        },
-      } });
     const visible = person.keypoints.filter(Boolean).length;
-    const lock = button("lock", "Locked persons cannot be picked on the canvas", () => {
-      if (person.locked) delete person.locked;
-      else person.locked = true;
-      editor.changed();
+    const summary = el("span", { className: "gligen-grow",
+      text: `person ${index + 1}: ${visible} of ${JOINT_NAMES.length} joints` });
+    const mirror = button("mirror", "Mirror left-right", () => {
+      editor.select(person.key);
+      editor.tool.mirror();
     });
-    lock.setAttribute("aria-pressed", String(Boolean(person.locked)));
-    const row = el("div", { className: "gligen-row", dataset: { key }, on: { click: (e) => e.target.closest("button") || editor.select(key) } },
-      el("span", { className: "gligen-index", text: String(index + 1) }), color,
-      el("span", { className: "gligen-grow", text: `person ${index + 1}: ${visible} of ${JOINT_NAMES.length} joints` }),
-      el("span", { text: "strength" }), strength, lock,
-      button("mirror", "Mirror left-right", () => {
-        editor.select(key);
-        if (editor.tool.mirrorSelected()) editor.changed();
-      }),
-      button("×", "Delete", () => {
-        pinColors(this.persons);
-        this.persons.splice(index, 1);
-        editor.select(null);
-        editor.changed();
-      }));
-    this.rows.set(key, row);
+    const row = entryRow(editor, person, index, { fields: [summary, el("span", { text: "strength" })],
+      buttons: [mirror], strengthTitle: "How strongly the picture follows this pose (1 = as trained)",
+      lockTitle: "Locked persons cannot be picked on the canvas" });
+    this.rows.set(person.key, row);
     return row;
   }
 

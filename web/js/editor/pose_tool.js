@@ -1,24 +1,49 @@
 // Persons on the canvas: drag a joint, drag a person by its body (the box around its joints), double-
 // click a joint to hide it, mirror a person, keyboard nudge / delete. Hidden joints (null) are shown
-// again from the joint chips in the panel. Locked persons cannot be picked on the canvas.
+// again from the joint chips in the panel. Locked persons cannot be picked on the canvas. The pose
+// editor's own parts come from here too: the mirror button, the keys M (mirror) and H (hide / show the
+// selected joint), and the message for pasted OpenPose JSON.
 
+import { LEFT_RIGHT_PAIRS, MAX_PERSONS, SKELETON } from "./constants.js";
 import { boundsOf, clamp, distance, mirrorPoints, movePoints, pointInRect } from "./geometry.js";
-import { LEFT_RIGHT_PAIRS, MAX_PERSONS, SKELETON, colorOf, newPerson, pinColors } from "./layout_model.js";
+import { colorOf, newPerson } from "./layout_model.js";
+import { PosePanel } from "./pose_panel.js";
+import { Tool } from "./tool.js";
 
 const JOINT_PX = 9; // pick radius, display pixels
 const BODY_PAD_PX = 10; // the body box around the joints, display pixels
 
-export class PoseTool {
+export class PoseTool extends Tool {
   constructor(editor) {
-    this.editor = editor;
+    super(editor, { kind: "pose", list: "persons", addLabel: "+ person", max: MAX_PERSONS, Panel: PosePanel,
+      nodeHeight: 680 });
   }
 
   get persons() {
-    return this.editor.layout.persons;
+    return this.entries;
   }
 
-  selected() {
-    return this.persons.find((p) => p.key === this.editor.selection.key) ?? null;
+  toolbarButtons() {
+    return [{ label: "mirror", title: "Mirror the selected person (M)", run: () => this.mirror(),
+      enabled: () => this.editor.editable && Boolean(this.editor.selection.key) }];
+  }
+
+  /** M mirrors the selected person; H hides or shows the selected joint. */
+  keyBindings() {
+    return new Map([
+      ["m", () => {
+        this.mirror();
+        return true;
+      }],
+      ["h", () => this.toggleSelectedJoint()],
+    ]);
+  }
+
+  /** Pasted OpenPose JSON: the node turns its people into persons when the graph runs. */
+  convertedOnRun(parsed) {
+    if (parsed.openpose === undefined) return null;
+    return `OpenPose JSON with ${parsed.openpose} people: the node converts it when the graph runs, and the ` +
+      "persons then appear here for editing.";
   }
 
   /** [person, joint index] of the nearest visible joint within reach, the selected person first. */
@@ -75,40 +100,22 @@ export class PoseTool {
   }
 
   #jointDrag(person, joint) {
-    const original = person.keypoints;
     const editor = this.editor;
-    return {
-      move: (point) => {
-        const keypoints = [...original];
-        keypoints[joint] = [editor.quantize(clamp(point[0], 0, 1), "x"), editor.quantize(clamp(point[1], 0, 1), "y")];
-        person.keypoints = keypoints;
-      },
-      end: () => {
-        if (person.keypoints !== original) editor.changed();
-      },
-      cancel: () => {
-        person.keypoints = original;
-      },
-    };
+    return this.editDrag(person, "keypoints", (point, original) => {
+      const keypoints = [...original];
+      keypoints[joint] = [editor.quantize(clamp(point[0], 0, 1), "x"), editor.quantize(clamp(point[1], 0, 1), "y")];
+      return keypoints;
+    });
   }
 
   #bodyDrag(person, start) {
-    const original = person.keypoints;
     const editor = this.editor;
-    return {
-      move: (point) => {
-        // Moved by whole layout pixels (or grid steps): every joint keeps its offset from the others.
-        const dx = editor.quantizeDelta(point[0] - start[0], "x");
-        const dy = editor.quantizeDelta(point[1] - start[1], "y");
-        person.keypoints = movePoints(original, dx, dy);
-      },
-      end: () => {
-        if (person.keypoints !== original) editor.changed();
-      },
-      cancel: () => {
-        person.keypoints = original;
-      },
-    };
+    return this.editDrag(person, "keypoints", (point, original) => {
+      // Moved by whole layout pixels (or grid steps): every joint keeps its offset from the others.
+      const dx = editor.quantizeDelta(point[0] - start[0], "x");
+      const dy = editor.quantizeDelta(point[1] - start[1], "y");
+      return movePoints(original, dx, dy);
+    });
   }
 
   doubleClick(point) {
@@ -145,35 +152,34 @@ export class PoseTool {
     return person;
   }
 
-  mirrorSelected() {
+  /** Mirror the selected (unlocked) person left-right and commit it (toolbar, list, key M). */
+  mirror() {
     const person = this.selected();
-    if (!person || person.locked) return false;
+    if (!this.editor.editable || !person || person.locked) return;
     person.keypoints = mirrorPoints(person.keypoints, LEFT_RIGHT_PAIRS);
+    this.editor.changed();
+  }
+
+  /** Hide the selected joint, or show it again, and commit it (key H); false when no joint is selected. */
+  toggleSelectedJoint() {
+    const person = this.selected();
+    const joint = this.editor.selection.joint;
+    if (!this.editor.editable || !person || joint == null) return false;
+    this.setJointVisible(person, joint, !person.keypoints[joint]);
+    this.editor.changed();
     return true;
   }
 
-  deleteSelected() {
-    const person = this.selected();
-    if (!person || person.locked) return false;
-    pinColors(this.persons);
-    this.persons.splice(this.persons.indexOf(person), 1);
-    this.editor.select(null);
-    return true;
-  }
-
-  /** Move the selected joint, or the whole selected person, by (dx, dy) layout pixels. */
-  nudge(dx, dy) {
-    const person = this.selected();
-    if (!person || person.locked) return false;
-    const [width, height] = [this.editor.layout.width, this.editor.layout.height];
+  /** Move the selected joint, or else the whole person, by (dx, dy), model units, inside the canvas. */
+  nudgeEntry(person, dx, dy) {
     const joint = this.editor.selection.joint;
     if (joint != null && person.keypoints[joint]) {
       const keypoints = [...person.keypoints];
       const [x, y] = keypoints[joint];
-      keypoints[joint] = [clamp(x + dx / width, 0, 1), clamp(y + dy / height, 0, 1)];
+      keypoints[joint] = [clamp(x + dx, 0, 1), clamp(y + dy, 0, 1)];
       person.keypoints = keypoints;
     } else {
-      person.keypoints = movePoints(person.keypoints, dx / width, dy / height);
+      person.keypoints = movePoints(person.keypoints, dx, dy);
     }
     return true;
   }

@@ -1,0 +1,100 @@
+// What both canvas tools (box_tool.js, pose_tool.js) share: the layout list a tool edits, its selected
+// entry, nudging and deleting it, and the hooks through which a tool adds its own toolbar buttons, keys
+// and messages to the generic editor (editor.js).
+//
+// A tool also implements what canvas.js calls (draw, pointerDown, cursorAt, doubleClick), addDefault()
+// -> the added entry or null, and nudgeEntry(entry, dx, dy) in model units.
+
+import { pinColors } from "./layout_model.js";
+
+export class Tool {
+  /**
+   * @param {object} editor  the LayoutEditor the tool works in
+   * @param {object} spec  what the editor needs to know of this kind of entry
+   * @param {string} spec.kind  "box" or "pose": names the editor's CSS class gligen-<kind>-editor
+   * @param {"objects"|"persons"} spec.list  the layout list the tool edits
+   * @param {string} spec.addLabel  the toolbar's add button
+   * @param {number} spec.max  the most entries the model takes
+   * @param {Function} spec.Panel  the list under the canvas: new Panel(editor, container)
+   * @param {number} spec.nodeHeight  the node's least height once it has the editor, graph pixels
+   */
+  constructor(editor, { kind, list, addLabel, max, Panel, nodeHeight }) {
+    Object.assign(this, { editor, kind, list, addLabel, max, Panel, nodeHeight });
+  }
+
+  /** The layout's entries this tool edits (objects or persons). */
+  get entries() {
+    return this.editor.layout[this.list];
+  }
+
+  selected() {
+    return this.entries.find((entry) => entry.key === this.editor.selection.key) ?? null;
+  }
+
+  /** Remove an entry, locked or not; the others keep their colours. */
+  remove(entry) {
+    pinColors(this.entries);
+    this.entries.splice(this.entries.indexOf(entry), 1);
+    this.editor.select(null);
+  }
+
+  /** Delete the selected (unlocked) entry; false when there is none. */
+  deleteSelected() {
+    const entry = this.selected();
+    if (!entry || entry.locked) return false;
+    this.remove(entry);
+    return true;
+  }
+
+  /** Move the selected (unlocked) entry by (dx, dy) layout pixels; false when nothing moved. */
+  nudge(dx, dy) {
+    const entry = this.selected();
+    if (!entry || entry.locked) return false;
+    const { width, height } = this.editor.layout;
+    return this.nudgeEntry(entry, dx / width, dy / height);
+  }
+
+  /**
+   * A canvas drag (see canvas.js) that edits one property of an entry (an object's box, a person's
+   * keypoints): `update(point, original)` gives the new value for the pointer's model point. Released,
+   * the edit is committed if the value changed; cancelled, the original is put back.
+   */
+  editDrag(entry, property, update) {
+    const original = entry[property];
+    return {
+      move: (point) => {
+        entry[property] = update(point, original);
+      },
+      end: () => {
+        if (entry[property] !== original) this.editor.changed();
+      },
+      cancel: () => {
+        entry[property] = original;
+      },
+    };
+  }
+
+  /** Extra toolbar buttons, placed after the add button: [{label, title, run(), enabled() -> boolean}]. */
+  toolbarButtons() {
+    return [];
+  }
+
+  /** This tool's own keys: event.key in lower case -> handler() that returns true when it used the key. */
+  keyBindings() {
+    return new Map();
+  }
+
+  /**
+   * A widget text this editor cannot edit but the node converts when the graph runs (e.g. OpenPose JSON
+   * in a pose node): the status message to show meanwhile; null for any other text.
+   * @param {{error: string, openpose?: number}} parsed  parseLayout's answer for the text
+   */
+  convertedOnRun(parsed) {
+    return null;
+  }
+
+  /** Why the JSON panel refuses a text that is neither a layout nor convertedOnRun (`parsed` as there). */
+  jsonRefusal(parsed) {
+    return `Not a layout: ${parsed.error}.`;
+  }
+}
