@@ -21,29 +21,22 @@ fi
 
 log() { echo "setup: $*" >&2; }
 
+# apt_install PACKAGE WHAT: install a Debian package as root; without root, say what will fail.
+apt_updated=""
+apt_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing $1 (apt-get)"
+    [ -n "$apt_updated" ] || DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+  else
+    log "WARNING: $1 is missing and cannot be installed without root: $2 (as root: apt-get install $1)"
+  fi
+}
 # The browser tests drive Debian's chromium through Playwright; Playwright never downloads a browser here.
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    log "installing chromium (apt-get; about 20 s)"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    log "WARNING: /usr/bin/chromium is missing and cannot be installed without root: the browser tests will fail" \
-        "(as root: apt-get install chromium)"
-  fi
-fi
-
+[ -x /usr/bin/chromium ] || apt_install chromium "the browser tests will fail"
 # The editors' JS unit tests (tests/js/) run in plain Node (node:test; Debian 12's Node 18 or later).
-if ! command -v node >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    log "installing nodejs (apt-get)"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
-  else
-    log "WARNING: node is missing and cannot be installed without root: ./dev test will stop before pytest" \
-        "(as root: apt-get install nodejs)"
-  fi
-fi
+command -v node >/dev/null || apt_install nodejs "./dev test will stop before pytest"
 
 if [ -f .host/stamp ] && [ "$(cat .host/stamp)" = "$stamp_content" ] && [ -x .venv/bin/python ]; then
   exit 0
