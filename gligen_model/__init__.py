@@ -11,9 +11,10 @@ from .layout import Layout, parse_layout
 from .model import GligenModel
 from .position_net import TextBoxPositionNet
 from .schedule import BetaSchedule, step_of_sigma
+from .variants import SPECS, VARIANTS, VariantSpec
 
 __all__ = [
     "BetaSchedule", "GatedSelfAttentionDense", "GligenCheckpoint", "GligenInputError", "GligenModel", "Layout",
     "TextBoxPositionNet", "Variant", "fourier_embed", "load_gligen_checkpoint", "parse_gligen_state_dict",
-    "parse_layout", "step_of_sigma",
+    "parse_layout", "step_of_sigma", "SPECS", "VARIANTS", "VariantSpec",
 ]

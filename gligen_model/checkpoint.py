@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,7 @@ import torch
 from .errors import GligenInputError
 from .file_reading import read_weights_file
 from .image_projection import find_text_projection
-from .position_net import BOX_FOURIER_DIM, MLP_HIDDEN
-
-POINT_FOURIER_DIM = 32  # 8 freqs x sin/cos x (x, y)
+from .variants import SPECS, Variant, VariantSpec, recognise_variant
 
 FUSER_KEY = re.compile(r"^(?P<block>.+?)\.transformer_blocks\.(?P<depth>\d+)\.fuser\.(?P<param>.+)$")
 SECTION_ORDER = {"input_blocks": 0, "down_blocks": 0, "middle_block": 1, "mid_block": 1,
@@ -33,15 +30,7 @@ PREFIXES_TO_STRIP = ("model.diffusion_model.", "diffusion_model.", "unet.")
 MAX_REPORTED = 6
 
 
-class Variant(str, Enum):
-    TEXT_BOX = "text-box"
-    TEXT_IMAGE_BOX = "text-image-box"
-    KEYPOINT = "keypoint"
-    SPATIAL = "spatial"  # hed / canny / depth / normal / sem
-
-
-ENTITY_NULL_KEY = {Variant.TEXT_BOX: "null_positive_feature", Variant.TEXT_IMAGE_BOX: "null_text_feature",
-                   Variant.KEYPOINT: "null_person_feature"}
+__all__ = ["FuserWeights", "GligenCheckpoint", "Variant", "load_gligen_checkpoint", "parse_gligen_state_dict"]
 
 
 @dataclass(frozen=True)
@@ -85,9 +74,13 @@ class GligenCheckpoint:
         return tuple(f.query_dim for f in self.fusers)
 
     @property
+    def spec(self) -> VariantSpec:
+        return SPECS[self.variant]
+
+    @property
     def phrase_dim(self) -> int:
         """Width of the entity features the position net takes (768: CLIP-L)."""
-        return int(self.position_net[ENTITY_NULL_KEY[self.variant]].shape[0])
+        return int(self.position_net[self.spec.entity_null_key].shape[0])
 
     @property
     def base_model(self) -> str:
@@ -130,25 +123,20 @@ def parse_gligen_state_dict(raw: dict[str, Any], name: str) -> GligenCheckpoint:
         layout = "comfyui-pruned"
     fusers = _collect_fusers(fuser_keys, name)
     position_net = {k[len("position_net."):]: v for k, v in state.items() if k.startswith("position_net.")}
-    variant = detect_variant(position_net, name)
-    if variant in ENTITY_NULL_KEY:
-        _check_position_net(variant, position_net, fusers[0].context_dim, name)
-    projection = find_text_projection(state) if variant == Variant.TEXT_IMAGE_BOX else None
-    return GligenCheckpoint(name=name, layout=layout, variant=variant, fusers=fusers,
+    spec = detect_variant(position_net, name)
+    if spec.runs:
+        _check_position_net(spec, position_net, fusers[0].context_dim, name)
+    projection = find_text_projection(state) if spec.reads_images else None
+    return GligenCheckpoint(name=name, layout=layout, variant=spec.variant, fusers=fusers,
                             position_net=position_net, inpainting=_is_inpainting(state), image_projection=projection)
 
 
-def detect_variant(position_net: dict[str, torch.Tensor], name: str) -> Variant:
-    """Tell the grounding tokenizer from its keys (reference section 4.2)."""
+def detect_variant(position_net: dict[str, torch.Tensor], name: str) -> VariantSpec:
+    """Tell the grounding tokenizer from its keys (variants.py: each spec's marker keys)."""
     keys = set(position_net)
-    if "null_positive_feature" in keys:
-        return Variant.TEXT_BOX
-    if "null_text_feature" in keys and "null_image_feature" in keys:
-        return Variant.TEXT_IMAGE_BOX
-    if "person_embeddings" in keys:
-        return Variant.KEYPOINT
-    if any(k.startswith("convnext_tiny_backbone.") for k in keys):
-        return Variant.SPATIAL
+    spec = recognise_variant(keys)
+    if spec is not None:
+        return spec
     if not keys:
         raise GligenInputError(
             f"'{name}' has fuser layers but no position net ('position_net.*' keys), so objects cannot be "
@@ -224,7 +212,7 @@ def _collect_fusers(fuser_keys: dict[str, torch.Tensor], name: str) -> tuple[Fus
 
 
 def expected_fuser_shapes(query_dim: int, context_dim: int) -> dict[str, tuple[int, ...]]:
-    """Every tensor of one fuser and its shape (reference section 1.4)."""
+    """Every tensor of one fuser and its shape (the authors' GatedSelfAttentionDense, ldm/modules/attention.py)."""
     c, inner = query_dim, query_dim * 4
     return {
         "linear.weight": (c, context_dim), "linear.bias": (c,),
@@ -250,29 +238,17 @@ def _validated_fuser(block: str, state: dict[str, torch.Tensor], name: str,
 
 
 def expected_position_net_shapes(variant: Variant, entity_dim: int, token_dim: int) -> dict[str, tuple[int, ...]]:
-    """Every position-net tensor of a variant and its shape (reference section 1.7)."""
-    def mlp(prefix: str, in_dim: int) -> dict[str, tuple[int, ...]]:
-        return {f"{prefix}.0.weight": (MLP_HIDDEN, in_dim), f"{prefix}.0.bias": (MLP_HIDDEN,),
-                f"{prefix}.2.weight": (MLP_HIDDEN, MLP_HIDDEN), f"{prefix}.2.bias": (MLP_HIDDEN,),
-                f"{prefix}.4.weight": (token_dim, MLP_HIDDEN), f"{prefix}.4.bias": (token_dim,)}
-
-    box_in = entity_dim + BOX_FOURIER_DIM
-    if variant == Variant.TEXT_BOX:
-        return {"null_positive_feature": (entity_dim,), "null_position_feature": (BOX_FOURIER_DIM,),
-                **mlp("linears", box_in)}
-    if variant == Variant.TEXT_IMAGE_BOX:
-        return {"null_text_feature": (entity_dim,), "null_image_feature": (entity_dim,),
-                "null_position_feature": (BOX_FOURIER_DIM,), **mlp("linears_text", box_in),
-                **mlp("linears_image", box_in)}
-    return {"person_embeddings": (8, entity_dim), "keypoint_embeddings": (17, entity_dim),
-            "null_person_feature": (entity_dim,), "null_xy_feature": (POINT_FOURIER_DIM,),
-            **mlp("linears", entity_dim + POINT_FOURIER_DIM)}
+    """Every position-net tensor of a variant and its shape, as its module defines them."""
+    return SPECS[variant].expected_shapes(entity_dim, token_dim)
 
 
-def _check_position_net(variant: Variant, state: dict[str, torch.Tensor], token_dim: int, name: str) -> None:
-    null = state.get(ENTITY_NULL_KEY[variant])
-    entity_dim = int(null.shape[0]) if null is not None and null.ndim == 1 else -1
-    expected = expected_position_net_shapes(variant, entity_dim, token_dim)
+def _check_position_net(spec: VariantSpec, state: dict[str, torch.Tensor], token_dim: int, name: str) -> None:
+    null = state.get(spec.entity_null_key)
+    if null is None or null.ndim != 1 or null.shape[0] < 1:
+        key = spec.entity_null_key
+        problem = f"missing '{key}'" if null is None else f"'{key}' has shape {tuple(null.shape)}, expected 1-D"
+        _raise_if_problems([f"position net: {problem}"], name)
+    expected = spec.expected_shapes(int(null.shape[0]), token_dim)
     _raise_if_problems([f"position net: {p}" for p in _tensor_problems(state, expected)], name)
 
 

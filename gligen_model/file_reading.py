@@ -28,6 +28,11 @@ class InertPickledObject:
         self.state = state
 
 
+def is_safetensors_header(head: bytes) -> bool:
+    """True when a file's first bytes are a safetensors header: an 8-byte length, then the JSON's "{"."""
+    return len(head) >= 9 and head[8:9] == b"{"
+
+
 def read_weights_file(path: str | Path) -> dict[str, Any]:
     """Load a .safetensors or torch (.pt/.pth/.bin/.ckpt) file; raise GligenInputError with a fix."""
     path = Path(path)
@@ -42,7 +47,7 @@ def read_weights_file(path: str | Path) -> dict[str, Any]:
         return _read_torch_zip(path)
     if head[:1] == b"\x80":
         return _read_torch_legacy(path)
-    if len(head) >= 9 and head[8:9] == b"{":
+    if is_safetensors_header(head):
         return _read_safetensors(path)
     raise GligenInputError(
         f"'{path.name}' is neither a safetensors nor a PyTorch file. Put a GLIGEN checkpoint "

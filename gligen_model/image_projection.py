@@ -1,7 +1,8 @@
 """CLIP-L's text projection P, which maps CLIP image features into GLIGEN's phrase-feature space.
 
 The text-image checkpoints were trained on `f @ P` (f: CLIP ViT-L/14 `image_embeds`, P: the
-768 x 768 weight of CLIP-L's `text_projection` Linear), renormalized to 28.7 (reference 1.9).
+768 x 768 weight of CLIP-L's `text_projection` Linear), renormalized to 28.7 (the authors' `project` in
+dataset/tsv_dataset.py).
 P is published in several places, each stored its own way:
 
 | where                                            | key                        | stored as |
@@ -24,7 +25,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from .errors import GligenInputError
-from .file_reading import read_weights_file
+from .file_reading import is_safetensors_header, read_weights_file
 
 PROJECTION_DIM = 768  # CLIP ViT-L/14: text width 768, projection 768
 # (key suffix, stored transposed?) in the order they are looked for
@@ -84,7 +85,7 @@ def _projection_candidates_from_safetensors(path: Path) -> dict[str, torch.Tenso
             head = f.read(9)
     except OSError as e:
         raise GligenInputError(f"Cannot read '{path.name}': {e.strerror}.") from e
-    if len(head) < 9 or head[8:9] != b"{":
+    if not is_safetensors_header(head):
         return None
     suffixes = tuple(suffix for suffix, _ in PROJECTION_KEYS)
     try:

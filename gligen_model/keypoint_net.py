@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .fourier import BOX_FOURIER_FREQS, fourier_embed
+from .grounding import PoseGrounding
 from .pose import JOINTS, MAX_PERSONS
 from .position_net import grounding_mlp
 
@@ -37,3 +38,14 @@ class KeypointPositionNet(nn.Module):
         identity = identity.to(points.device)[None] * m + (1 - m) * self.null_person_feature.to(points.device)
         xy = fourier_embed(points.to(dtype)) * m + (1 - m) * self.null_xy_feature.to(points.device)
         return self.linears(torch.cat([identity, xy], dim=-1))
+
+    def tokens_for(self, grounding: PoseGrounding | None, image_projection: torch.Tensor | None) -> torch.Tensor:
+        """(1, 136, out_dim) tokens of a pose grounding (person-major), or the null tokens for None."""
+        device, dtype = self.person_embeddings.device, self.person_embeddings.dtype
+        points = torch.zeros(1, MAX_PERSONS * JOINTS, 2, device=device, dtype=dtype)
+        masks = torch.zeros(1, MAX_PERSONS * JOINTS, device=device, dtype=dtype)
+        if grounding is not None:
+            n = len(grounding) * JOINTS
+            points[0, :n] = grounding.points.reshape(-1, 2).to(device, dtype)
+            masks[0, :n] = grounding.visible.reshape(-1).to(device, dtype)
+        return self(points, masks)
