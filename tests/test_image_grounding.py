@@ -89,7 +89,7 @@ def grounding(host: TinyHost, clip_vision: Any, images: torch.Tensor) -> Any:
 
 
 def published_image_feature(clip_vision: Any, image: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
-    """The authors' recipe: CLIP image_embeds @ P, renormalized to 28.7 (reference section 1.9)."""
+    """The authors' recipe: CLIP image_embeds @ P, renormalized to 28.7 (the authors' dataset/tsv_dataset.py)."""
     with torch.no_grad():
         embeds = clip_vision.encode_image(image[None], crop=True)["image_embeds"].float()
     projected = embeds @ projection

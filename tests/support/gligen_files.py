@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-# The 16 SpatialTransformers of SD1.x in forward order (reference section 1.3).
+# The 16 SpatialTransformers of SD1.x in forward order (the LDM UNet of the authors' configs).
 SD15_BLOCKS: list[tuple[str, int]] = [
     ("input_blocks.1.1", 320), ("input_blocks.2.1", 320), ("input_blocks.4.1", 640), ("input_blocks.5.1", 640),
     ("input_blocks.7.1", 1280), ("input_blocks.8.1", 1280), ("middle_block.1", 1280),
@@ -66,7 +66,7 @@ def text_box_state_dict(blocks: list[tuple[str, int]] = SD15_BLOCKS, *, seed: in
 
 
 def ldm_to_diffusers_block(block: str) -> str:
-    """SD1.x block names, official -> diffusers (reference section 3.3)."""
+    """SD1.x block names, official -> diffusers (ComfyUI's comfy/utils.py unet_to_diffusers)."""
     if block == "middle_block.1":
         return "mid_block.attentions.0"
     section, index, _ = block.split(".")
