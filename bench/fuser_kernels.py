@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .flops import SD15_FUSER_BLOCKS, visual_tokens
-from .gligen_bench import REPO_ROOT, log
+from .gligen_bench import log
 
 Attention = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
 
@@ -60,9 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args(argv)
     os.environ["GLIGEN_TEST_DEVICE"] = "cpu"
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from support.host import import_comfy
-    from support.pack import import_pack
+    from devkit.comfy_host import import_comfy  # ComfyUI's folder first on sys.path (see devkit's docstring)
+    from devkit.pack import import_pack
 
     import_comfy()
     import_pack()

@@ -87,11 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; the last line printed is the RESULT line."""
     start = time.perf_counter()
     config = parse_args(argv)
-    # tests/support/host.py pins ComfyUI to the CPU unless GLIGEN_TEST_DEVICE=gpu
+    # devkit.comfy_host.import_comfy pins ComfyUI to the CPU unless GLIGEN_TEST_DEVICE=gpu
     os.environ["GLIGEN_TEST_DEVICE"] = config.device
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from support.host import import_comfy
-    from support.pack import import_pack
+    from devkit.comfy_host import import_comfy  # ComfyUI's folder first on sys.path (see devkit's docstring)
+    from devkit.pack import import_pack
 
     import_comfy()
     import_pack()

@@ -17,7 +17,7 @@ import os
 import statistics
 import sys
 
-from .gligen_bench import REPO_ROOT, log
+from .gligen_bench import log
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,9 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     args = parser.parse_args(argv)
     os.environ["GLIGEN_TEST_DEVICE"] = args.device
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from support.host import import_comfy
-    from support.pack import import_pack
+    from devkit.comfy_host import import_comfy  # ComfyUI's folder first on sys.path (see devkit's docstring)
+    from devkit.pack import import_pack
 
     import_comfy()
     import_pack()

@@ -7,7 +7,7 @@ Variants (all through ComfyUI's real sampler, same prompt conds, same noise):
 - `ours_tau1`: GLIGEN Suite's Apply with grounding on every step (`BetaSchedule.constant()`).
 - `ours_tau03`: the same with the authors' default, grounding for the first 30 % of the steps.
 
-Building anything here imports ComfyUI; call `tests/support/host.import_comfy()` first.
+Building anything here imports ComfyUI; call `devkit.comfy_host.import_comfy()` first.
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def layout_json(boxes: list[Box], size: int) -> str:
 
 def cached_gligen_file() -> Path:
     """A random-weight full SD1.5 text-box GLIGEN file (16 fusers, ComfyUI's pruned layout), built once."""
-    from support.base_models import cached_file
-    from support.gligen_files import SD15_BLOCKS, text_box_state_dict, write_safetensors
+    from devkit.file_cache import cached_file
+    from devkit.gligen_checkpoints import SD15_BLOCKS, text_box_state_dict, write_safetensors
 
     return cached_file(GLIGEN_FILE, lambda path: write_safetensors(text_box_state_dict(SD15_BLOCKS, seed=0), path))
 
@@ -92,8 +92,9 @@ class Host:
 def load_host() -> Host:
     """Full-size random SD1.5 (859.5M UNet parameters), loaded by ComfyUI as a real checkpoint."""
     import comfy.sd
-    from support.base_models import cached_sd15_checkpoint
-    from support.comfy_run import encode_prompt
+
+    from devkit.in_process import encode_prompt
+    from devkit.sd15_checkpoints import cached_sd15_checkpoint
 
     model, clip = comfy.sd.load_checkpoint_guess_config(
         str(cached_sd15_checkpoint(tiny=False)), output_vae=False, output_clip=True)[:2]

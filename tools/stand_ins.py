@@ -1,7 +1,7 @@
 """Random-weight stand-ins for the models the example workflows name, so a graph runs end to end.
 
 They are written to `.host/stand_ins/` (never into models/), carry `"stand_in": "random weights"`
-in their safetensors metadata, and produce noise, not pictures. The builders are the test suite's.
+in their safetensors metadata, and produce noise, not pictures. The builders are the dev kit's (devkit/).
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # appended, never inserted: see the `nodes` rule in devkit/__init__.py
 
-from support.base_models import cached_sd15_checkpoint, sd15_transformer_blocks  # noqa: E402
-from support.clip_vision_files import cached_vit_l14_file  # noqa: E402
-from support.gligen_files import variant_for_file_name, variant_state_dict  # noqa: E402
+from devkit.clip_vision_checkpoints import cached_vit_l14_file  # noqa: E402
+from devkit.gligen_checkpoints import variant_for_file_name, variant_state_dict  # noqa: E402
+from devkit.sd15_checkpoints import cached_sd15_checkpoint, sd15_transformer_blocks  # noqa: E402
 
 STAND_IN_DIR = ROOT / ".host" / "stand_ins"
 STAND_IN_METADATA = {"stand_in": "random weights: for trying the graph, not for images"}

@@ -1,0 +1,248 @@
+"""Random-weight Stable Diffusion 1.5 checkpoints that ComfyUI loads and detects as SD15.
+
+One `.safetensors` in the original (LDM) checkpoint layout:
+- `model.diffusion_model.*`: the UNet, names and shapes taken from ComfyUI's own `UNetModel`.
+- `cond_stage_model.transformer.text_model.*`: CLIP-L (123.06M parameters; like real SD1.5
+  checkpoints it has no `text_projection`/`logit_scale`, which ComfyUI does not need for SD1),
+  stored as float8_e4m3fn to halve the file (ComfyUI upcasts it on load, without warnings).
+- `first_stage_model.taesd_encoder.*` / `taesd_decoder.*` plus `vae_scale`/`vae_shift`: a TAESD.
+  ComfyUI's `VAE` picks TAESD when `taesd_decoder.1.weight` is in the VAE part of the checkpoint;
+  `vae_scale = 0.18215` is what ComfyUI's own SD1 TAESD loader sets (without it, it warns).
+
+The tiny UNet (`tiny=True`) keeps what SD15 detection looks at (model_channels 320, context_dim
+768, conv proj_in/proj_out, no adm/label_emb, in_channels 4) and shrinks the rest:
+channel_mult [1, 2], one res block per level, a depth-1 SpatialTransformer at both levels and in
+the middle block. That is 7 transformer blocks at 320/640 channels (two query widths, like the
+full model's three) and 107.4M UNet parameters instead of 859.5M; channel_mult [1, 1] would
+halve that but leave a single query width. Files: tiny 343 MB, full 1.85 GB (fp16 UNet).
+
+Weights are seeded per tensor (seed + tensor name), so they do not depend on build order.
+UNet and CLIP: normal(0, 0.02), GroupNorm/LayerNorm weights 1 and biases 0 (the UNet then predicts
+eps with std ~0.6 and CLIP gives std-1 conds that depend on the prompt). TAESD: fan-in scaled
+normal(0, 1/sqrt(fan_in)) weights and zero biases, so decoded images depend on the latent and are
+mostly inside [0, 1] (at 0.02 every conv shrinks the signal and the image is a constant black).
+Building imports ComfyUI (see `devkit.comfy_host.import_comfy`); files are cached by `devkit.file_cache`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from safetensors.torch import save_file
+
+from .comfy_host import import_comfy
+from .file_cache import cached_file
+
+BUILDER_VERSION = "2"  # bump whenever the built bytes change; it is part of the cache file name
+UNET_PREFIX = "model.diffusion_model."
+CLIP_PREFIX = "cond_stage_model."
+VAE_PREFIX = "first_stage_model."
+CLIP_DTYPE = torch.float8_e4m3fn
+WEIGHT_STD = 0.02
+SD15_VAE_SCALE = 0.18215
+MODEL_CHANNELS = 320
+CONTEXT_DIM = 768
+
+
+@dataclass(frozen=True)
+class UNetLayout:
+    """The SD1-family UNet knobs that vary between the full and the tiny test model."""
+
+    channel_mult: tuple[int, ...]
+    num_res_blocks: int
+    attention: tuple[bool, ...]  # a depth-1 SpatialTransformer after each res block of that level
+
+    @property
+    def input_depths(self) -> list[int]:
+        """Transformer depth per input res block, in forward order."""
+        return [int(a) for a in self.attention for _ in range(self.num_res_blocks)]
+
+    @property
+    def output_depths(self) -> list[int]:
+        """Transformer depth per output block, in forward order (output_blocks.0 first)."""
+        return [int(a) for a in reversed(self.attention) for _ in range(self.num_res_blocks + 1)]
+
+
+FULL_LAYOUT = UNetLayout(channel_mult=(1, 2, 4, 4), num_res_blocks=2, attention=(True, True, True, False))
+TINY_LAYOUT = UNetLayout(channel_mult=(1, 2), num_res_blocks=1, attention=(True, True))
+
+
+def sd15_layout(tiny: bool) -> UNetLayout:
+    """The UNet layout of the tiny or the full test model."""
+    return TINY_LAYOUT if tiny else FULL_LAYOUT
+
+
+def sd15_unet_config(tiny: bool) -> dict:
+    """The UNet config exactly as ComfyUI's `detect_unet_config` reports it for the built file."""
+    layout = sd15_layout(tiny)
+    return {
+        "use_checkpoint": False,
+        "image_size": 32,
+        "use_spatial_transformer": True,
+        "legacy": False,
+        "adm_in_channels": None,
+        "in_channels": 4,
+        "out_channels": 4,
+        "model_channels": MODEL_CHANNELS,
+        "num_res_blocks": [layout.num_res_blocks] * len(layout.channel_mult),
+        "transformer_depth": layout.input_depths,
+        # detection lists output blocks last-first; UNetModel pops them from the end
+        "transformer_depth_output": layout.output_depths[::-1],
+        "channel_mult": list(layout.channel_mult),
+        "transformer_depth_middle": 1,
+        "use_linear_in_transformer": False,
+        "context_dim": CONTEXT_DIM,
+        "use_temporal_resblock": False,
+        "use_temporal_attention": False,
+    }
+
+
+def sd15_transformer_blocks(tiny: bool) -> list[tuple[str, int]]:
+    """SpatialTransformer blocks in UNet forward order: (LDM block name, query channels)."""
+    layout = sd15_layout(tiny)
+    blocks: list[tuple[str, int]] = []
+    index = 1  # input_blocks.0 is the input conv
+    for level, mult in enumerate(layout.channel_mult):
+        for _ in range(layout.num_res_blocks):
+            if layout.attention[level]:
+                blocks.append((f"input_blocks.{index}.1", MODEL_CHANNELS * mult))
+            index += 1
+        if level != len(layout.channel_mult) - 1:
+            index += 1  # downsample
+    blocks.append(("middle_block.1", MODEL_CHANNELS * layout.channel_mult[-1]))
+    index = 0
+    for level in reversed(range(len(layout.channel_mult))):
+        for _ in range(layout.num_res_blocks + 1):
+            if layout.attention[level]:
+                blocks.append((f"output_blocks.{index}.1", MODEL_CHANNELS * layout.channel_mult[level]))
+            index += 1
+    return blocks
+
+
+Init = Literal["ones", "zeros"] | float  # a float is the std of a zero-mean normal
+
+
+def _meta_tensors(module: torch.nn.Module, fan_in_init: bool = False) -> Iterator[tuple[str, torch.Tensor, Init]]:
+    """(state-dict key, meta tensor, how to initialise it) for each tensor of a meta-device module."""
+    norms = {name for name, m in module.named_modules() if isinstance(m, (torch.nn.GroupNorm, torch.nn.LayerNorm))}
+    for key, tensor in module.state_dict().items():
+        owner, _, leaf = key.rpartition(".")
+        init: Init = WEIGHT_STD
+        if owner in norms:
+            init = "ones" if leaf == "weight" else "zeros"
+        elif fan_in_init:
+            init = "zeros" if tensor.ndim < 2 else tensor[0].numel() ** -0.5
+        yield key, tensor, init
+
+
+def _init_tensor(key: str, meta: torch.Tensor, init: Init, seed: int, dtype: torch.dtype) -> torch.Tensor:
+    """A deterministic tensor for one checkpoint key (seeded by seed and key, not by order)."""
+    if init == "ones":
+        return torch.ones(meta.shape, dtype=dtype)
+    if init == "zeros":
+        return torch.zeros(meta.shape, dtype=dtype)
+    generator = torch.Generator().manual_seed(((seed << 32) ^ zlib.crc32(key.encode())) % 2**63)
+    if dtype in (torch.float16, torch.bfloat16, torch.float32):
+        return torch.empty(meta.shape, dtype=dtype).normal_(0.0, init, generator=generator)
+    return torch.empty(meta.shape).normal_(0.0, init, generator=generator).to(dtype)  # float8: no normal_
+
+
+def _unet_module(tiny: bool) -> torch.nn.Module:
+    """ComfyUI's UNetModel for the layout, on the meta device, configured as ComfyUI would."""
+    import_comfy()
+    import comfy.model_detection
+    import comfy.ops
+    from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+
+    model_config = comfy.model_detection.model_config_from_unet_config(sd15_unet_config(tiny))
+    if type(model_config).__name__ != "SD15":
+        raise AssertionError(f"layout is detected as {type(model_config).__name__}, not SD15")
+    with torch.device("meta"):
+        return UNetModel(**model_config.unet_config, operations=comfy.ops.disable_weight_init)
+
+
+def _clip_module() -> torch.nn.Module:
+    """ComfyUI's SD1 CLIP-L text encoder on the meta device."""
+    import_comfy()
+    import comfy.sd1_clip
+
+    return comfy.sd1_clip.SD1ClipModel(device="meta", dtype=torch.float32)
+
+
+def _vae_module() -> torch.nn.Module:
+    """ComfyUI's TAESD on the meta device."""
+    import_comfy()
+    import comfy.taesd.taesd
+
+    with torch.device("meta"):
+        return comfy.taesd.taesd.TAESD(latent_channels=4)
+
+
+def sd15_unet_meta_state_dict(tiny: bool) -> dict[str, torch.Tensor]:
+    """The checkpoint's UNet keys (`model.diffusion_model.` included) as meta tensors: shapes only, cheap."""
+    return {UNET_PREFIX + key: meta for key, meta, _ in _meta_tensors(_unet_module(tiny))}
+
+
+def _check_unet(sd: Mapping[str, torch.Tensor], tiny: bool) -> None:
+    """Fail early if ComfyUI would not detect the UNet part as the intended SD15 layout."""
+    import comfy.model_detection
+
+    detected = comfy.model_detection.detect_unet_config(sd, UNET_PREFIX)
+    if detected != sd15_unet_config(tiny):
+        raise AssertionError(f"ComfyUI detects {detected}, expected {sd15_unet_config(tiny)}")
+    names = sorted(k[len(UNET_PREFIX) : -len(".proj_in.weight")] for k in sd if k.endswith(".proj_in.weight"))
+    if names != sorted(name for name, _ in sd15_transformer_blocks(tiny)):
+        raise AssertionError(f"SpatialTransformers in the UNet {names} != sd15_transformer_blocks({tiny})")
+
+
+def build_sd15_state_dict(
+    *,
+    tiny: bool = True,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float16,
+    clip_dtype: torch.dtype = CLIP_DTYPE,
+    only: Callable[[str], bool] | None = None,
+) -> dict[str, torch.Tensor]:
+    """All tensors of the random SD1.5 checkpoint, keyed as in an original SD1.5 file.
+
+    With `only`, keys it rejects come back as meta tensors (right shape and dtype, no data): each
+    tensor is seeded by its own key, so a subset can be rebuilt cheaply and compared.
+    """
+    entries: list[tuple[str, torch.Tensor, Init, torch.dtype]] = []
+    entries += [(UNET_PREFIX + k, m, i, dtype) for k, m, i in _meta_tensors(_unet_module(tiny))]
+    _check_unet({name: meta for name, meta, _, _ in entries}, tiny)
+    for key, meta, init in _meta_tensors(_clip_module()):
+        # text_projection and logit_scale are absent from SD1 checkpoints and unused by ComfyUI's SD1 CLIP
+        if key.startswith("clip_l.transformer.text_model."):
+            entries.append((CLIP_PREFIX + key.removeprefix("clip_l."), meta, init, clip_dtype))
+    for key, meta, init in _meta_tensors(_vae_module(), fan_in_init=True):
+        if key.startswith("taesd_"):
+            entries.append((VAE_PREFIX + key, meta, init, dtype))
+
+    sd: dict[str, torch.Tensor] = {}
+    for name, meta, init, tensor_dtype in entries:
+        if only is None or only(name):
+            sd[name] = _init_tensor(name, meta, init, seed, tensor_dtype)
+        else:
+            sd[name] = torch.empty(meta.shape, dtype=tensor_dtype, device="meta")
+    sd[VAE_PREFIX + "vae_scale"] = torch.tensor(SD15_VAE_SCALE)
+    sd[VAE_PREFIX + "vae_shift"] = torch.tensor(0.0)
+    return sd
+
+
+def build_sd15_checkpoint(path: Path, *, tiny: bool = True, seed: int = 0, dtype: torch.dtype = torch.float16) -> None:
+    """Write a random-weight SD1.5 checkpoint (UNet, CLIP-L, TAESD) to `path` (.safetensors)."""
+    sd = build_sd15_state_dict(tiny=tiny, seed=seed, dtype=dtype)
+    metadata = {"gligen_suite_test_base": f"sd15 tiny={tiny} seed={seed} builder=v{BUILDER_VERSION}"}
+    save_file(sd, str(path), metadata=metadata)
+
+
+def cached_sd15_checkpoint(tiny: bool = True) -> Path:
+    """Path of the seed-0 fp16 checkpoint, built on first use."""
+    return cached_file(f"sd15_{'tiny' if tiny else 'full'}_seed0_v{BUILDER_VERSION}.safetensors",
+                       lambda path: build_sd15_checkpoint(path, tiny=tiny))

@@ -1,0 +1,148 @@
+"""GLIGEN Text-Box Encode with a real CLIP: layout JSON, phrases, batched phrase encoding.
+
+Adds to tests/unit/test_layout_schema.py (the schema checks one by one) what needs the encode nodes or is about
+JSON as it arrives from files, editors and other nodes: huge, nested, unicode, invisible, mixed up.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import torch
+
+from devkit.in_process import TinyHost
+from devkit.input_errors import message_for
+
+
+def layout_json(objects: list[Any], **top: Any) -> str:
+    return json.dumps({"version": 1, "width": 512, "height": 512, "objects": objects} | top)
+
+
+def one_object(phrase: str, box: Any = (0, 0, 64, 64)) -> str:
+    return layout_json([{"phrase": phrase, "box": list(box)}])
+
+
+def encode(host: TinyHost, text: str, previous: Any = None) -> Any:
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
+
+    return encode_layout(host.clip, text, previous)
+
+
+# ---- text that is not a layout, or a layout too big ---------------------------------------------
+BAD_TEXT = [
+    ("[" * 100_000 + "]" * 100_000, ("nested too deeply",)),
+    ('{"version": 1, "width": ' + "5" * 5000 + ', "height": 64, "objects": []}', ("number JSON cannot read",)),
+    (one_object("a cat").replace("[0, 0, 64, 64]", "[0, 0, 1" + "0" * 400 + ", 64]"),
+     ("object 1 ('a cat')", "too large", "pixel coordinates")),
+    (layout_json([{"phrase": "a cat", "box": [0, 0, 8, 8], "strength": 10 ** 400}]), ('"strength" is', "0 to 5")),
+    (layout_json([{"phrase": "a cat", "box": [0, 0, 8, 8]}]) + " x", ("not valid JSON", "line 1")),
+    ("{'version': 1, 'width': 512, 'height': 512, 'objects': []}", ("not valid JSON", "double quotes")),
+    ('{"version": 1, "width": 512, "height": 512, "objects": [],}', ("not valid JSON", "line 1, column")),
+    (json.dumps(layout_json([])), ("must be a JSON object",)),  # the layout JSON encoded twice
+    (layout_json([{"phrase": "x" * 100, "box": [0, 0, 8, 8]}] * 100_000), ("characters long", "at most 30 objects")),
+    (layout_json([], width="512"), ("\"width\" is '512'", "whole number of pixels")),
+    (layout_json([], height=20_000), ('"height" is 20000', "1 to 16384")),
+    (layout_json({"phrase": "a cat"}), ('"objects" list',)),
+    (layout_json([], persons={"keypoints": []}), ('"persons" must be a list',)),
+    (one_object("a cat", ("0", "0", "8", "8")), ("four numbers", "['0', '0', '8', '8']")),
+    (one_object("\u200b\u200b"), ("empty phrase", "describe what goes in its box")),  # zero-width spaces only
+    (one_object("\x00\x07"), ("empty phrase",)),  # control codes only
+    (one_object("\u3000 \t"), ("empty phrase",)),  # ideographic and ordinary white space
+    (layout_json([{"phrase": f"o{i}", "box": [0, 0, 8, 8]} for i in range(30)] + [{"phrase": "one more"}]),
+     ("31 objects", "at most 30")),
+]
+
+
+@pytest.mark.parametrize(("text", "needles"), BAD_TEXT, ids=[
+    "nested", "5000-digit-int", "huge-box-int", "huge-strength", "trailing-garbage", "python-quotes",
+    "trailing-comma", "double-encoded", "11MB", "width-string", "canvas-too-big", "objects-dict",
+    "persons-dict", "box-strings", "zero-width-phrase", "control-code-phrase", "blank-unicode-phrase", "31-objects"])
+@pytest.mark.bad_input
+def test_bad_layout_text_is_named_at_the_encode_node(host: TinyHost, text: str, needles: tuple[str, ...]) -> None:
+    text_message = message_for(lambda: encode(host, text))
+    for needle in needles:
+        assert needle in text_message, text_message
+    assert len(text_message) < 600  # a message, not an echo of the input
+
+
+@pytest.mark.bad_input
+def test_a_byte_order_mark_from_a_windows_file_is_accepted(host: TinyHost) -> None:
+    assert encode(host, "\ufeff" + one_object("a cat")).phrases == ("a cat",)
+
+
+# ---- phrases: long, unicode, boundaries ---------------------------------------------------------
+@pytest.mark.parametrize("phrase", ["cat " * 250, "猫" * 40, "🐱" * 80], ids=["1000-chars", "cjk-tokens", "emoji"])
+@pytest.mark.bad_input
+def test_phrases_longer_than_clip_are_named_with_the_fix(host: TinyHost, phrase: str) -> None:
+    text = message_for(lambda: encode(host, layout_json([{"phrase": "a dog", "box": [0, 0, 8, 8]},
+                                                         {"phrase": phrase, "box": [0, 0, 8, 8]}])))
+    assert "The phrase of object 2" in text and "longer than CLIP's 75 tokens" in text and "shorten it" in text
+    assert len(text) < 400
+
+
+@pytest.mark.bad_input
+def test_unicode_phrases_are_encoded(host: TinyHost) -> None:
+    """Emoji, CJK, right-to-left script, a combining accent and a stray control code all reach CLIP."""
+    phrases = ["🐱 a cat", "一只红色的猫", "قطة حمراء", "cafe\u0301 table", "a\x00cat", "猫" * 20]
+    grounding = encode(host, layout_json([{"phrase": p, "box": [0, 0, 64, 64]} for p in phrases]))
+    features = grounding.phrase_embeddings
+    assert grounding.phrases == tuple(phrases) and features.shape == (6, 768) and torch.isfinite(features).all()
+    assert len({tuple(f.tolist()) for f in features}) == 6  # every phrase its own feature
+
+
+@pytest.mark.bad_input
+def test_boundaries_are_accepted(host: TinyHost) -> None:
+    """30 objects, boxes on the canvas edges and fractional pixels, a tiny canvas: all valid."""
+    objects = [{"phrase": f"thing {i}", "box": [0, 0, 512, 512] if i == 0 else [i + 0.5, 1.25, 100.75, 511.9]}
+               for i in range(30)]
+    grounding = encode(host, layout_json(objects))
+    assert len(grounding) == 30 and grounding.boxes[0].tolist() == [0.0, 0.0, 1.0, 1.0]
+    tiny = encode(host, json.dumps({"version": 1, "width": 1, "height": 1,
+                                    "objects": [{"phrase": "a dot", "box": [0, 0, 1, 1]}]}))
+    assert tiny.boxes.tolist() == [[0.0, 0.0, 1.0, 1.0]]
+
+
+# ---- layouts given to the wrong node, groundings chained the wrong way ------------------------------
+@pytest.mark.bad_input
+def test_a_pose_layout_at_the_text_box_node_and_a_box_layout_at_the_pose_node(host: TinyHost) -> None:
+    from gligen_suite.nodes.pose_encode_node import default_pose_layout_json, encode_poses
+
+    text = message_for(lambda: encode(host, default_pose_layout_json()))
+    assert "persons but no objects" in text and "GLIGEN Pose Encode" in text
+    text = message_for(lambda: encode_poses(one_object("a cat")))
+    assert "objects but no persons" in text and "GLIGEN Text-Box Encode" in text
+
+
+@pytest.mark.bad_input
+def test_pose_grounding_in_append_to_is_named(host: TinyHost) -> None:
+    from gligen_suite.nodes.pose_encode_node import default_pose_layout_json, encode_poses
+
+    text = message_for(lambda: encode(host, one_object("a cat"), encode_poses(default_pose_layout_json())))
+    assert "'append_to' got grounding from GLIGEN Pose Encode" in text
+
+
+# ---- phrases encoded in one batch, as ComfyUI encodes them one by one --------------------------
+def test_batched_phrase_encoding_equals_comfyui_one_by_one(host: TinyHost) -> None:
+    from gligen_suite.nodes.encoders.phrases import encode_phrases
+
+    phrases = ["a red cube", "a blue ball that is quite large", "(a cat:1.3)", "tree"]
+    batched = encode_phrases(host.clip, phrases)
+    one_by_one = torch.cat([host.clip.encode_from_tokens(host.clip.tokenize(p), return_pooled="unprojected")[1]
+                            for p in phrases]).float()
+    assert batched.shape == (4, 768)
+    torch.testing.assert_close(batched, one_by_one, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.bad_input
+def test_overlong_phrase_and_too_many_chained_objects(host: TinyHost) -> None:
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
+
+    long_phrase = json.dumps({"version": 1, "width": 64, "height": 64,
+                              "objects": [{"phrase": "cat " * 100, "box": [0, 0, 8, 8]}]})
+    assert "longer than CLIP's 75 tokens" in message_for(lambda: encode_layout(host.clip, long_phrase))
+    many = json.dumps({"version": 1, "width": 64, "height": 64,
+                       "objects": [{"phrase": f"thing {i}", "box": [0, 0, 8, 8]} for i in range(20)]})
+    first = encode_layout(host.clip, many)
+    assert "hold 40 objects" in message_for(lambda: encode_layout(host.clip, many, first))

@@ -1,0 +1,321 @@
+"""Every example workflow runs in a real ComfyUI, on random-weight stand-ins for the models it names.
+
+For each `example_workflows/*.json` (picked up by glob): the UI workflow is converted to an API prompt
+the way the pinned frontend would send it, shrunk for speed (latent size and steps, by class_type),
+and run. The files it references are provided under those names: the tiny random SD1.5
+(`ckpt_name`), a random GLIGEN file of the variant the name suggests whose fusers match that UNet's
+transformer blocks (`gligen_name`; the published files have 16 full-size fusers and would not fit
+the stand-in), a random CLIP ViT-L/14 that also carries a text projection, like openai's full CLIP
+file (`clip_name` of CLIPVisionLoader, and the GLIGEN loader's `image_projection`), and a random
+picture for LoadImage's `image`.
+
+A GLIGEN prompt must leave the base model as it found it: after the grounded workflow, the same
+graph without the GLIGEN nodes gives the same pixels as on a server that never ran GLIGEN.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from devkit.clip_vision_checkpoints import cached_vit_l14_file
+from devkit.comfy_host import REPO_ROOT
+from devkit.comfy_server import PACK_DIR_NAME, ComfyServer, PromptFailed, PromptRejected
+from devkit.gligen_checkpoints import variant_for_file_name, variant_state_dict, write_safetensors
+from devkit.sd15_checkpoints import cached_sd15_checkpoint, sd15_transformer_blocks
+from devkit.workflow_to_api import ui_to_api
+
+pytestmark = pytest.mark.server
+
+EXAMPLES = sorted((REPO_ROOT / "example_workflows").glob("*.json"))
+TEXT_BOX_EXAMPLE = REPO_ROOT / "example_workflows" / "gligen_text_box.json"
+# (class_type, API input name) -> models/<folder> ("input": the input folder); a stand-in is provided for each
+# value a workflow uses. The GLIGEN loader's image_projection names "<folder>/<file>" itself.
+STAND_IN_FOLDERS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
+                    ("GLIGENSuite_Loader", "gligen_name"): "gligen",
+                    ("CLIPVisionLoader", "clip_name"): "clip_vision", ("LoadImage", "image"): "input"}
+PROJECTION_INPUT = ("GLIGENSuite_Loader", "image_projection")
+MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", ".gguf")
+SIZE = 128  # EmptyLatentImage width/height for the test runs
+# KSampler steps for the test runs. Grounding runs for int(fraction * steps) steps (the authors' rounding),
+# so the text-box example's 0.3 grounds 1 of 4 steps, but none of 3.
+STEPS = 4
+GLIGEN_PREFIX = "GLIGENSuite_"
+
+
+# ---------------------------------------------------------------------------------------- helpers
+def load_workflow(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def to_test_api(workflow: dict[str, Any], object_info: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The API prompt the frontend would queue, with a small latent and few steps (all else as saved)."""
+    api = ui_to_api(workflow, object_info, rng=random.Random(0))
+    for node in api.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "EmptyLatentImage":
+            inputs.update(width=SIZE, height=SIZE)
+        elif node["class_type"] in ("KSampler", "KSamplerAdvanced"):
+            inputs["steps"] = STEPS
+            if "end_at_step" in inputs:
+                inputs["end_at_step"] = STEPS
+    return api
+
+
+def referenced_models(api: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:
+    """(models folder, file name) for every model the prompt names; fails on kinds without a stand-in."""
+    found: set[tuple[str, str]] = set()
+    for node_id, node in api.items():
+        for key, value in node["inputs"].items():
+            if not isinstance(value, str):
+                continue
+            if (node["class_type"], key) in STAND_IN_FOLDERS:
+                found.add((STAND_IN_FOLDERS[node["class_type"], key], value))
+            elif (node["class_type"], key) == PROJECTION_INPUT and "/" in value:
+                found.add(tuple(value.split("/", 1)))  # type: ignore[arg-type]
+            elif value.lower().endswith(MODEL_SUFFIXES):
+                pytest.fail(f"node {node_id} ({node['class_type']}) names model file {key}={value!r}; add a "
+                            f"stand-in for {key!r} to STAND_IN_FOLDERS in {Path(__file__).name}")
+    return found
+
+
+def without_gligen(api: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The same prompt minus the pack's nodes: whatever took GLIGEN Apply's MODEL takes its input MODEL."""
+    bypass = {nid: node["inputs"]["model"] for nid, node in api.items()
+              if node["class_type"] == f"{GLIGEN_PREFIX}Apply"}
+    plain: dict[str, dict[str, Any]] = {}
+    for nid, node in api.items():
+        if node["class_type"].startswith(GLIGEN_PREFIX):
+            continue
+        node = json.loads(json.dumps(node))
+        for key, value in node["inputs"].items():
+            while isinstance(value, list) and len(value) == 2 and value[0] in bypass:
+                value = bypass[value[0]]
+            node["inputs"][key] = value
+        plain[nid] = node
+    dangling = [(nid, key) for nid, node in plain.items() for key, v in node["inputs"].items()
+                if isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and v[0] not in plain]
+    assert not dangling, f"inputs still fed by removed GLIGEN nodes: {dangling}"
+    return plain
+
+
+def run_pixels(server: ComfyServer, api: dict[str, dict[str, Any]]) -> np.ndarray:
+    """Run the prompt; the one saved image as an HxWx3 uint8 array."""
+    history = server.run(api, timeout=300)
+    assert history["status"]["status_str"] == "success", history["status"]
+    images = server.output_images(history)
+    assert len(images) == 1, f"expected one image, got {len(images)}"
+    return np.asarray(images[0].convert("RGB"))
+
+
+class StandIns:
+    """Stand-in model files, built once per module and linked into each server's models folders."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._gligen: dict[str, Path] = {}
+
+    def source(self, folder: str, name: str) -> Path:
+        if folder == "checkpoints":
+            return cached_sd15_checkpoint(tiny=True)
+        if folder == "clip_vision":
+            return cached_vit_l14_file()
+        if folder == "input":
+            picture = self.root / "picture.png"
+            if not picture.exists():
+                pixels = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(picture)
+            return picture
+        if folder == "gligen":
+            variant = variant_for_file_name(name)  # e.g. a "...keypoint..." file gets a keypoint stand-in
+            if variant not in self._gligen:
+                state = variant_state_dict(sd15_transformer_blocks(True), variant, seed=0)
+                self._gligen[variant] = write_safetensors(state, self.root / f"gligen_tiny_{variant}.safetensors")
+            return self._gligen[variant]
+        raise KeyError(folder)
+
+    def provide(self, server: ComfyServer, models: set[tuple[str, str]]) -> None:
+        for folder, name in sorted(models):
+            target = (server.input_dir if folder == "input" else server.model_dir(folder)) / name
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)  # names may hold subfolders
+                target.symlink_to(self.source(folder, name))
+
+
+# ---------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> StandIns:
+    return StandIns(tmp_path_factory.mktemp("stand_ins"))
+
+
+@pytest.fixture(scope="module")
+def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyServer]:
+    """A second server that only ever runs plain prompts."""
+    with ComfyServer(tmp_path_factory.mktemp("comfy_fresh")) as srv:
+        yield srv
+
+
+class Runs:
+    """Each example's results, computed once: grounded, then the plain graph on the same server."""
+
+    def __init__(self, server: ComfyServer, object_info: dict[str, Any], stand_ins: StandIns) -> None:
+        self.server, self.object_info, self.stand_ins = server, object_info, stand_ins
+        self._results: dict[Path, tuple[dict[str, Any], np.ndarray, np.ndarray | None]] = {}
+
+    def api(self, path: Path) -> dict[str, dict[str, Any]]:
+        api = to_test_api(load_workflow(path), self.object_info)
+        self.stand_ins.provide(self.server, referenced_models(api))
+        return api
+
+    def get(self, path: Path) -> tuple[dict[str, Any], np.ndarray, np.ndarray | None]:
+        """(API prompt, grounded pixels, pixels of the GLIGEN-less prompt run right after; None if no Apply)."""
+        if path not in self._results:
+            api = self.api(path)
+            grounded = run_pixels(self.server, api)
+            has_apply = any(n["class_type"] == f"{GLIGEN_PREFIX}Apply" for n in api.values())
+            plain = run_pixels(self.server, without_gligen(api)) if has_apply else None
+            self._results[path] = (api, grounded, plain)
+        return self._results[path]
+
+
+@pytest.fixture(scope="module")
+def runs(server: ComfyServer, object_info: dict[str, Any], stand_ins: StandIns) -> Runs:
+    return Runs(server, object_info, stand_ins)
+
+
+def needs_apply(plain: np.ndarray | None) -> np.ndarray:
+    if plain is None:
+        pytest.skip("the workflow has no GLIGEN Apply node")
+    return plain
+
+
+# ---------------------------------------------------------------------------------------- tests
+def test_examples_are_offered_as_templates(server: ComfyServer) -> None:
+    """ComfyUI lists the pack's example_workflows in its template browser and serves them unchanged."""
+    assert TEXT_BOX_EXAMPLE in EXAMPLES
+    listed = server.get_json("/api/workflow_templates").get(PACK_DIR_NAME, [])
+    assert sorted(listed) == [p.stem for p in EXAMPLES]
+    for path in EXAMPLES:
+        served = server.get_json(f"/api/workflow_templates/{PACK_DIR_NAME}/{path.name}")
+        assert served == load_workflow(path)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_workflow_is_a_consistent_saved_graph(path: Path) -> None:
+    """The fields the frontend saves (version 0.4), links that agree with the slots, no overlapping nodes."""
+    wf = load_workflow(path)
+    assert wf["version"] == 0.4
+    for key in ("last_node_id", "last_link_id", "nodes", "links", "groups", "config", "extra"):
+        assert key in wf, key
+    nodes = {n["id"]: n for n in wf["nodes"]}
+    assert len(nodes) == len(wf["nodes"]) and wf["last_node_id"] == max(nodes)
+    assert wf["last_link_id"] == max((link[0] for link in wf["links"]), default=0)
+    for n in wf["nodes"]:
+        for key in ("id", "type", "pos", "size", "flags", "order", "mode", "inputs", "outputs", "properties"):
+            assert key in n, (n["id"], key)
+        if n["type"] not in ("Note", "MarkdownNote"):
+            assert n["properties"].get("Node name for S&R") == n["type"], n["id"]
+    linked = set()
+    for link_id, origin, origin_slot, target, target_slot, kind in wf["links"]:
+        slot_in = nodes[target]["inputs"][target_slot]
+        slot_out = nodes[origin]["outputs"][origin_slot]
+        assert slot_in["link"] == link_id and link_id in slot_out["links"], link_id
+        assert slot_in["type"] == slot_out["type"] == kind, link_id
+        linked.add(link_id)
+    for n in wf["nodes"]:
+        assert {i["link"] for i in n["inputs"] if i.get("link") is not None} <= linked, n["id"]
+        assert {lk for o in n["outputs"] for lk in (o.get("links") or [])} <= linked, n["id"]
+    title = 30  # the title bar sits above `pos`
+    boxes = [(n["id"], n["pos"][0], n["pos"][1] - title, n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1])
+             for n in wf["nodes"]]
+    overlaps = [(a[0], b[0]) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                if a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]]
+    assert not overlaps, f"overlapping nodes {overlaps}"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_workflow_runs(runs: Runs, server: ComfyServer, path: Path) -> None:
+    api, grounded, _ = runs.get(path)
+    assert any(n["class_type"].startswith(GLIGEN_PREFIX) for n in api.values()), "example uses no pack node"
+    assert grounded.shape == (SIZE, SIZE, 3)
+    assert int(grounded.max()) - int(grounded.min()) > 8, "constant image"
+    assert grounded.std() > 2.0, "nearly constant image"
+    # NaN/inf latents become a uint8 image silently; numpy warns while SaveImage casts them
+    assert "invalid value encountered" not in server.log_text()
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_grounding_changes_the_image(runs: Runs, path: Path) -> None:
+    _, grounded, plain = runs.get(path)
+    plain = needs_apply(plain)
+    assert plain.shape == grounded.shape
+    assert np.abs(plain.astype(int) - grounded.astype(int)).max() > 8
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_plain_prompt_after_grounding_matches_a_fresh_server(runs: Runs, fresh_server: ComfyServer,
+                                                             stand_ins: StandIns, path: Path) -> None:
+    api, _, plain_after = runs.get(path)
+    plain_after = needs_apply(plain_after)
+    plain = without_gligen(api)
+    stand_ins.provide(fresh_server, referenced_models(plain))
+    fresh = run_pixels(fresh_server, plain)
+    assert plain_after.tobytes() == fresh.tobytes(), (
+        f"pixels differ after a grounded prompt (max diff {np.abs(plain_after.astype(int) - fresh).max()}): "
+        "GLIGEN left something behind in the base model")
+
+
+@pytest.mark.bad_input
+def test_malformed_layout_fails_naming_the_problem(runs: Runs) -> None:
+    api = runs.api(TEXT_BOX_EXAMPLE)
+    (encode_id,) = [nid for nid, n in api.items() if n["class_type"] == f"{GLIGEN_PREFIX}TextBoxEncode"]
+    api[encode_id]["inputs"]["layout"] = '{"version": 1, "width": 512, "height": 512, "objects": [{"phrase": '
+    with pytest.raises(PromptFailed) as info:
+        runs.server.run(api, timeout=300)
+    assert info.value.node_id == encode_id
+    assert info.value.node_type == f"{GLIGEN_PREFIX}TextBoxEncode"
+    assert "not valid JSON" in info.value.exception_message
+    assert "line 1, column" in info.value.exception_message
+
+
+@pytest.mark.bad_input
+def test_unknown_gligen_file_is_refused_naming_it(runs: Runs) -> None:
+    """A gligen_name that is not in models/gligen is refused before any file is opened, naming the value.
+
+    ComfyUI 0.3.75 checks combo values only for V1 list-style combos (a 400 `value_not_in_list`), not
+    for V3 `io.Combo` inputs, so there the loader's own check fails the prompt; a host that validates
+    V3 combos rejects it with a 400 instead. Either way nothing runs past the loader.
+    """
+    api = runs.api(TEXT_BOX_EXAMPLE)
+    (loader_id,) = [nid for nid, n in api.items() if n["class_type"] == f"{GLIGEN_PREFIX}Loader"]
+    api[loader_id]["inputs"]["gligen_name"] = "no_such_gligen.safetensors"
+    with pytest.raises((PromptRejected, PromptFailed)) as info:
+        runs.server.run(api, timeout=300)
+    if isinstance(info.value, PromptRejected):
+        assert info.value.status == 400
+        errors = info.value.node_errors[loader_id]["errors"]
+        assert any(e["type"] == "value_not_in_list" for e in errors), errors
+        assert "gligen_name: 'no_such_gligen.safetensors' not in" in str(info.value)
+    else:
+        assert isinstance(info.value, PromptFailed)
+        assert (info.value.node_id, info.value.node_type) == (loader_id, f"{GLIGEN_PREFIX}Loader")
+        assert "'no_such_gligen.safetensors' is not in models/gligen" in info.value.exception_message
+
+
+@pytest.mark.bad_input
+def test_unknown_checkpoint_is_rejected_at_validation(runs: Runs) -> None:
+    """For comparison, core's V1 combo: ComfyUI itself answers 400 naming the value."""
+    api = runs.api(TEXT_BOX_EXAMPLE)
+    (ckpt_id,) = [nid for nid, n in api.items() if n["class_type"] == "CheckpointLoaderSimple"]
+    api[ckpt_id]["inputs"]["ckpt_name"] = "no_such_checkpoint.safetensors"
+    with pytest.raises(PromptRejected) as info:
+        runs.server.queue_prompt(api)
+    assert info.value.status == 400
+    assert "ckpt_name: 'no_such_checkpoint.safetensors' not in" in str(info.value)
