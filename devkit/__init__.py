@@ -11,7 +11,8 @@ package (nor does anything under nodes/ or gligen_model/). Modules:
 - `clip_vision_checkpoints`: a random-weight CLIP ViT-L/14 vision file and CLIP-L text projections.
 - `meta_models`: other families' base models (SD2, SDXL, SD3, full SD1.5) on the meta device.
 - `in_process`: ComfyUI's real sampling in-process on the tiny SD1.5 (`TinyHost`, `sample`, tolerances).
-- `comfy_server`: a real ComfyUI server in a subprocess and a client for it (`ComfyServer`).
+- `comfy_server`: a real ComfyUI server in a subprocess (`ComfyServer`), with `comfy_client`: its HTTP and
+  websocket client (queue a prompt, wait for it, read its outputs).
 - `api_graphs`: small API prompts for a server, and the stand-in models they name.
 - `workflow_to_api`: UI workflow -> API prompt, the way the pinned frontend converts it.
 - `browser_page`: the real ComfyUI page in headless Chromium (Playwright) for the editor tests.

@@ -7,15 +7,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from support.comfy_run import TinyHost, load_tiny_host
+
+from devkit.in_process import TinyHost
 
 POSE_FRAMES = [{"people": [{"pose_keypoints_2d": [100.0, 50.0, 0.9] + [0.0] * 51}],
                 "canvas_width": 200, "canvas_height": 100}]
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> TinyHost:
-    return load_tiny_host(tmp_path_factory.mktemp("layout_document"))
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """GLIGEN files through the loader node (a models/gligen folder registered with the real ComfyUI), and
 what reaches the sampler: damaged values, variants the pack cannot run, dtypes, pickles.
 
-Adds to tests/test_checkpoint_loading.py (formats, truncation, headers, pickled code, shapes).
+Adds to tests/unit/test_checkpoint_parsing.py (formats, truncation, headers, pickled code, shapes).
 """
 
 from __future__ import annotations

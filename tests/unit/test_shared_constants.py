@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.host import import_comfy
-from support.pack import import_pack
+
+from devkit.comfy_host import import_comfy
+from devkit.pack import import_pack
 
 REPO = Path(__file__).resolve().parents[2]
 CONSTANTS_JS = REPO / "web" / "js" / "editor" / "constants.js"

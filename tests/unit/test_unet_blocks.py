@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from support.pack import import_pack
 from torch import nn
+
+from devkit.pack import import_pack
 
 import_pack()
 from gligen_suite.gligen_model import BetaSchedule  # noqa: E402

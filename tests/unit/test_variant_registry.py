@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from support.gligen_files import SD15_BLOCKS, variant_state_dict
-from support.pack import import_pack
+
+from devkit.gligen_checkpoints import SD15_BLOCKS, variant_state_dict
+from devkit.pack import import_pack
 
 import_pack()
 from gligen_suite.gligen_model import GligenInputError, GligenModel, parse_gligen_state_dict  # noqa: E402
