@@ -48,6 +48,7 @@ class LayoutDocument:
 
     @property
     def blank(self) -> bool:
+        """True for text with nothing but white space."""
         return self.data is None
 
     @property
@@ -59,7 +60,7 @@ class LayoutDocument:
     def fields(self) -> dict[str, Any]:
         """The top-level dict ({} for blank text; an OpenPose file's dict as it is); JSON that is no object raises the
         layout's message."""
-        if self.data is None:
+        if self.blank:
             return {}
         if not isinstance(self.data, dict):
             layout_from_data(self.data)  # raises "must be a JSON object"
@@ -68,7 +69,9 @@ class LayoutDocument:
     @cached_property
     def layout(self) -> Layout:
         """The validated layout, made once; blank text raises "the layout is empty"."""
-        return layout_from_data(self.data) if self.data is not None else _empty_text_layout()
+        if self.blank:
+            decode_layout_text(self.text)  # raises the layout's "empty" message
+        return layout_from_data(self.data)
 
     def entries(self, key: str) -> list[Any]:
         """The raw "objects" / "persons" list (editor keys included); [] when absent or not a list."""
@@ -77,7 +80,7 @@ class LayoutDocument:
 
     def canvas(self) -> tuple[int, int]:
         """(width, height) of the layout canvas; DEFAULT_CANVAS squared for blank text."""
-        if self.data is None:
+        if self.blank:
             return DEFAULT_CANVAS, DEFAULT_CANVAS
         return self.layout.width, self.layout.height
 
@@ -85,7 +88,3 @@ class LayoutDocument:
 def as_document(layout: str | LayoutDocument) -> LayoutDocument:
     """A document for widget text (decoded here) or the document itself."""
     return layout if isinstance(layout, LayoutDocument) else LayoutDocument.decode(layout)
-
-
-def _empty_text_layout() -> Layout:
-    return layout_from_data(decode_layout_text(""))  # raises the layout's "empty" message

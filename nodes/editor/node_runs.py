@@ -57,11 +57,6 @@ def pose_outputs(document: LayoutDocument, persons: Sequence[Person], pose_keypo
                  background: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """(preview IMAGE, MASK per person) of the persons grounded: the layout's, then the POSE_KEYPOINT's.
     The canvas is the layout's, else the POSE_KEYPOINT's."""
-    if not document.blank:
-        canvas = document.canvas()
-    elif pose_keypoint is not None:
-        canvas = pose_canvas(pose_keypoint)
-    else:
-        canvas = document.canvas()
+    canvas = pose_canvas(pose_keypoint) if document.blank and pose_keypoint is not None else document.canvas()
     colors = entry_colors(document.entries("persons"), len(persons))
     return render_pose_preview(persons, colors, canvas, background), person_masks(persons, canvas)
