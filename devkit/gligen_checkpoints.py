@@ -85,9 +85,11 @@ def to_diffusers_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
 
 
 def official_container(state: dict[str, torch.Tensor], config: Any = None) -> dict[str, Any]:
-    """The authors' training container: whole UNet under "model" (+ a few base-UNet keys here)."""
+    """The authors' training container: whole UNet under "model" (+ a few base-UNet keys here; a widened first
+    conv in `state` stays)."""
     model = dict(state)
-    model["input_blocks.0.0.weight"] = torch.zeros(320, 4, 3, 3)
+    model.setdefault("input_blocks.0.0.weight", torch.zeros(320, 4, 3, 3))
+    model.setdefault("input_blocks.0.0.bias", torch.zeros(320))
     model["out.2.weight"] = torch.zeros(4, 320, 3, 3)
     return {"model": model, "autoencoder": {}, "text_encoder": {}, "diffusion": {},
             "config_dict": config if config is not None else {"_content": {"model": {}}}}
@@ -99,20 +101,46 @@ def write_safetensors(state: dict[str, torch.Tensor], path: Path) -> Path:
     return path
 
 
-def variant_state_dict(blocks: list[tuple[str, int]], variant: str, *, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Fusers for `blocks` plus a random position net of `variant` ("text-box", "keypoint", "text-image-box")."""
-    if variant == "text-box":
+def variant_state_dict(blocks: list[tuple[str, int]], variant: str, *, seed: int = 0,
+                       inpainting: bool = False) -> dict[str, torch.Tensor]:
+    """Fusers for `blocks` plus a random position net of `variant` (any Variant value: "text-box", "keypoint",
+    "canny", ...); spatial-map variants also get their downsampler and widened first conv
+    (`input_blocks.0.0.*`, 4 + k channels), inpainting files a 9-channel first conv."""
+    if variant == "text-box" and not inpainting:
         return text_box_state_dict(blocks, seed=seed)
     from .pack import import_pack
 
     import_pack()
-    from gligen_suite.gligen_model.checkpoint import Variant, expected_position_net_shapes
+    from gligen_suite.gligen_model.variants import INPAINT_CHANNELS, SPECS, UNET_LATENT_CHANNELS, Variant
 
+    spec = SPECS[Variant(variant)]
     state = {k: v for k, v in text_box_state_dict(blocks, seed=seed).items() if ".fuser." in k}
     gen = torch.Generator().manual_seed(seed + 1)
-    for key, shape in expected_position_net_shapes(Variant(variant), 768, 768).items():
-        state[f"position_net.{key}"] = torch.randn(shape, generator=gen) * 0.1
+    if variant == "text-box":
+        state.update({k: v for k, v in text_box_state_dict(blocks, seed=seed).items() if k.startswith("position_net.")})
+    else:
+        for key, shape in spec.expected_shapes(768, 768).items():
+            state[f"position_net.{key}"] = _module_weight(key, shape, gen)
+    for key, shape in spec.downsampler_shapes().items():
+        state[f"downsample_net.{key}"] = _module_weight(key, shape, gen)
+    in_channels = UNET_LATENT_CHANNELS + spec.extra_channels + (INPAINT_CHANNELS if inpainting else 0)
+    if in_channels != UNET_LATENT_CHANNELS:
+        state["input_blocks.0.0.weight"] = _module_weight("weight", (320, in_channels, 3, 3), gen)
+        state["input_blocks.0.0.bias"] = torch.randn(320, generator=gen) * 0.02
     return state
+
+
+def _module_weight(key: str, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+    """Random weights that keep a deep random net's activations of order 1: 1-D weights (norms, layer scales)
+    near 1, biases near 0, matrices and convs scaled by 1 / sqrt(fan-in)."""
+    if len(shape) == 1 and key.endswith(("weight", "gamma")):
+        return 1 + 0.1 * torch.randn(shape, generator=gen)
+    if len(shape) <= 1 or key.endswith("bias"):
+        return 0.1 * torch.randn(shape, generator=gen)
+    fan_in = 1
+    for side in shape[1:]:
+        fan_in *= side
+    return torch.randn(shape, generator=gen) / fan_in ** 0.5
 
 
 def variant_for_file_name(name: str) -> str:

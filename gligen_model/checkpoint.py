@@ -3,8 +3,12 @@
 Layouts (see docs/design.md):
 - "comfyui-pruned": ComfyUI's gligen_sd14_textbox_pruned.safetensors, only fusers + position net,
   official LDM block names (`input_blocks.1.1.transformer_blocks.0.fuser.*`).
-- "official": the authors' training container, the whole UNet under "model" (LDM names).
+- "official": the authors' training container, the whole UNet under "model" (LDM names), and the
+  training config under "config_dict" (which names the grounding tokenizer: the only way to tell a
+  canny file from a depth file, whose shapes are identical).
 - "diffusers": a gated UNet's weights (`down_blocks.0.attentions.0.transformer_blocks.0.fuser.*`).
+Besides fusers and the position net, spatial-map files carry `downsample_net.*` and a widened first
+conv (`input_blocks.0.0.*`, 4 + 1 or 4 + 8 input channels); inpainting files a 9-channel one.
 Fusers are kept in UNet forward order (the order of ComfyUI's `transformer_index`), which is
 what maps them onto a base model, whatever the block names.
 """
@@ -21,13 +25,15 @@ import torch
 from .errors import GligenInputError
 from .file_reading import read_weights_file
 from .image_projection import find_text_projection
-from .variants import SPECS, Variant, VariantSpec, recognise_variant
+from .variants import INPAINT_CHANNELS, SPECS, UNET_LATENT_CHANNELS, Variant, VariantSpec, recognise_variants
 
 FUSER_KEY = re.compile(r"^(?P<block>.+?)\.transformer_blocks\.(?P<depth>\d+)\.fuser\.(?P<param>.+)$")
 SECTION_ORDER = {"input_blocks": 0, "down_blocks": 0, "middle_block": 1, "mid_block": 1,
                  "output_blocks": 2, "up_blocks": 2}
 PREFIXES_TO_STRIP = ("model.diffusion_model.", "diffusion_model.", "unet.")
 MAX_REPORTED = 6
+FIRST_CONV_KEYS = ("input_blocks.0.0.", "conv_in.")
+CONFIG_WALK_LIMIT = 20_000  # objects visited in a file's training config: bounded, whatever the file holds
 
 
 __all__ = ["FuserWeights", "GligenCheckpoint", "Variant", "load_gligen_checkpoint", "parse_gligen_state_dict"]
@@ -64,6 +70,8 @@ class GligenCheckpoint:
     position_net: dict[str, torch.Tensor]
     inpainting: bool
     image_projection: torch.Tensor | None = None
+    first_conv: dict[str, torch.Tensor] | None = None
+    downsample_net: dict[str, torch.Tensor] | None = None
 
     @property
     def context_dim(self) -> int:
@@ -97,15 +105,17 @@ def describe_base_model(context_dim: int, n_transformers: int) -> str:
     return f"{family} (context {context_dim}, {n_transformers} transformer blocks)"
 
 
-def load_gligen_checkpoint(path: str | Path) -> GligenCheckpoint:
-    """Read, recognise and strictly validate a GLIGEN file. Raises GligenInputError with a fix."""
+def load_gligen_checkpoint(path: str | Path, variant: Variant | None = None) -> GligenCheckpoint:
+    """Read, recognise and strictly validate a GLIGEN file. Raises GligenInputError with a fix.
+    variant: the user's choice where the file's shapes fit several variants (canny / depth)."""
     path = Path(path)
     raw = read_weights_file(path)
-    return parse_gligen_state_dict(raw, path.name)
+    return parse_gligen_state_dict(raw, path.name, variant)
 
 
-def parse_gligen_state_dict(raw: dict[str, Any], name: str) -> GligenCheckpoint:
+def parse_gligen_state_dict(raw: dict[str, Any], name: str, variant: Variant | None = None) -> GligenCheckpoint:
     """Turn any published layout's top-level dict into a GligenCheckpoint."""
+    hints = " ".join(config_strings(raw.get("config_dict"))) if isinstance(raw, dict) else ""
     state, container = _unwrap(raw, name)
     fuser_keys = {k: v for k, v in state.items() if FUSER_KEY.match(k)}
     if not fuser_keys:
@@ -122,25 +132,76 @@ def parse_gligen_state_dict(raw: dict[str, Any], name: str) -> GligenCheckpoint:
     else:
         layout = "comfyui-pruned"
     fusers = _collect_fusers(fuser_keys, name)
-    position_net = {k[len("position_net."):]: v for k, v in state.items() if k.startswith("position_net.")}
-    spec = detect_variant(position_net, name)
-    if spec.runs:
-        _check_position_net(spec, position_net, fusers[0].context_dim, name)
+    position_net = _under(state, "position_net.")
+    downsample_net = _under(state, "downsample_net.")
+    spec = detect_variant(position_net, name, downsample_net, f"{hints} {name}", variant)
+    _check_position_net(spec, position_net, fusers[0].context_dim, name)
+    _raise_if_problems([f"downsample_net: {p}" for p in _tensor_problems(downsample_net, spec.downsampler_shapes())],
+                       name)
+    first_conv = _first_conv(state, spec, name)
     projection = find_text_projection(state) if spec.reads_images else None
+    inpainting = first_conv is not None and _in_channels(first_conv) == _inpainting_in_channels(spec)
     return GligenCheckpoint(name=name, layout=layout, variant=spec.variant, fusers=fusers,
-                            position_net=position_net, inpainting=_is_inpainting(state), image_projection=projection)
+                            position_net=position_net, inpainting=inpainting, image_projection=projection,
+                            first_conv=first_conv, downsample_net=downsample_net or None)
 
 
-def detect_variant(position_net: dict[str, torch.Tensor], name: str) -> VariantSpec:
-    """Tell the grounding tokenizer from its keys (variants.py: each spec's marker keys)."""
+def config_strings(config: Any) -> list[str]:
+    """Every string inside a file's training config (plain dicts, or OmegaConf objects read as inert
+    placeholders), e.g. "ldm.modules.diffusionmodules.canny_grounding_net.PositionNet". Bounded walk."""
+    found: list[str] = []
+    stack, visited = [config], 0
+    while stack and visited < CONFIG_WALK_LIMIT:
+        item = stack.pop()
+        visited += 1
+        if isinstance(item, str):
+            found.append(item[:300])
+        elif isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, (list, tuple)):
+            stack += list(item)
+        elif hasattr(item, "__dict__") and not isinstance(item, torch.Tensor):
+            stack += list(vars(item).values())
+    return found
+
+
+def detect_variant(position_net: dict[str, torch.Tensor], name: str,
+                   downsample_net: dict[str, torch.Tensor] | None = None, hints: str = "",
+                   chosen: Variant | None = None) -> VariantSpec:
+    """Tell the grounding tokenizer from its keys (variants.py: each spec's markers) and the downsampler's
+    input width; where shapes fit several (canny / depth), from `chosen`, else the words in `hints`
+    (the file's config and name)."""
     keys = set(position_net)
-    spec = recognise_variant(keys)
-    if spec is not None:
-        return spec
+    first = (downsample_net or {}).get("layers.0.weight")
+    downsampler_in = int(first.shape[1]) if first is not None and first.ndim == 4 else None
+    candidates = recognise_variants(keys, downsampler_in)
+    if chosen is not None:
+        if SPECS[chosen] in candidates:
+            return SPECS[chosen]
+        if candidates:
+            raise GligenInputError(
+                f"'{name}' is a GLIGEN {' or '.join(s.variant.value for s in candidates)} file by its shapes, so it "
+                f"cannot be read as {chosen.value}. On GLIGEN Loader (Suite), set variant to 'auto'.")
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        named = [spec for spec in candidates if _names_variant(hints, spec)]
+        if len(named) == 1:
+            return named[0]
+        raise GligenInputError(
+            f"'{name}' is a GLIGEN {' or '.join(s.variant.value for s in candidates)} file: their weights have the "
+            "same shapes, and neither its config nor its name says which. On GLIGEN Loader (Suite), set variant to "
+            "the map it was trained on (or put the kind in the file name, e.g. gligen_canny.bin).")
     if not keys:
         raise GligenInputError(
             f"'{name}' has fuser layers but no position net ('position_net.*' keys), so objects cannot be "
             "turned into grounding tokens. The file is incomplete: use a full GLIGEN checkpoint.")
+    if any(k.startswith("convnext_tiny_backbone.") for k in keys):
+        ds = "no downsampler" if downsampler_in is None else f"a downsampler for {downsampler_in}-channel maps"
+        raise GligenInputError(
+            f"'{name}' has a spatial-map position net (ConvNeXt) with {ds}, which matches none of the published "
+            "spatial files (hed, canny, depth, normal, sem: each needs 'pos_embedding', 'null_feature' and its own "
+            "downsample_net). The file is incomplete or from another tool: download the authors' file again.")
     raise GligenInputError(
         f"'{name}' has a position net of an unknown kind (keys: {', '.join(sorted(keys)[:4])}...). "
         "Supported are the published GLIGEN checkpoints.")
@@ -171,9 +232,46 @@ def _is_base_unet_key(key: str) -> bool:
     return ".fuser." not in key and key.startswith(("input_blocks.", "middle_block.", "output_blocks.", "out."))
 
 
-def _is_inpainting(state: dict[str, Any]) -> bool:
-    conv_in = state.get("input_blocks.0.0.weight", state.get("conv_in.weight"))
-    return conv_in is not None and conv_in.ndim == 4 and conv_in.shape[1] == 9
+def _under(state: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def _names_variant(hints: str, spec: VariantSpec) -> bool:
+    """True when a config target or file name names the variant ("canny_grounding_net", "..._depth.pth")."""
+    return any(re.search(rf"(?<![a-z]){word}(?![a-z])", hints.lower().replace("_", " ")) for word in spec.words)
+
+
+def _in_channels(first_conv: dict[str, torch.Tensor]) -> int:
+    return int(first_conv["weight"].shape[1])
+
+
+def _inpainting_in_channels(spec: VariantSpec) -> int:
+    return UNET_LATENT_CHANNELS + spec.extra_channels + INPAINT_CHANNELS
+
+
+def _first_conv(state: dict[str, Any], spec: VariantSpec, name: str) -> dict[str, torch.Tensor] | None:
+    """The file's widened first conv {weight (320, C, 3, 3), bias (320,)}, or None when the variant uses the
+    base model's own (C = 4). Spatial-map variants must carry one: C = 4 + their downsampler's channels."""
+    conv = next((_under(state, p) for p in FIRST_CONV_KEYS if p + "weight" in state), {})
+    weight = conv.get("weight")
+    widened = UNET_LATENT_CHANNELS + spec.extra_channels
+    if weight is None or weight.ndim != 4 or (weight.shape[1] == UNET_LATENT_CHANNELS and not spec.extra_channels):
+        if spec.extra_channels:
+            raise GligenInputError(
+                f"'{name}' is a GLIGEN {spec.variant.value} file without its first UNet conv "
+                f"('input_blocks.0.0.weight', {widened} input channels), which the map's channels go through. Use "
+                "the authors' full file (diffusion_pytorch_model.bin from gligen/gligen-generation-"
+                f"{spec.variant.value if spec.variant.value != 'semantic' else 'sem'}).")
+        return None
+    out = int(weight.shape[0])
+    allowed = {widened, _inpainting_in_channels(spec)} if not spec.extra_channels else {widened}
+    expected = {"weight": (out, int(weight.shape[1]), 3, 3), "bias": (out,)}
+    problems = [f"first conv: {p}" for p in _tensor_problems({k: conv[k] for k in expected if k in conv}, expected)]
+    if int(weight.shape[1]) not in allowed:
+        problems.append(f"first conv: {int(weight.shape[1])} input channels, expected "
+                        f"{' or '.join(str(c) for c in sorted(allowed))} for a {spec.variant.value} file")
+    _raise_if_problems(problems, name)
+    return {k: conv[k] for k in expected}
 
 
 def _block_sort_key(block: str) -> tuple[int, ...]:

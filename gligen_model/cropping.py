@@ -13,7 +13,7 @@ import dataclasses
 import torch
 
 from .errors import GligenInputError
-from .grounding import BoxGrounding, PoseGrounding
+from .grounding import BoxGrounding, MapGrounding, PoseGrounding
 from .layout import STYLE_BOX
 
 Crop = tuple[float, float, float, float]  # x0, y0, x1, y1 of the window, normalized to the whole picture
@@ -21,13 +21,20 @@ Crop = tuple[float, float, float, float]  # x0, y0, x1, y1 of the window, normal
 PER_OBJECT_FIELDS = ("phrase_embeddings", "boxes", "image_embeddings", "text_mask", "image_mask", "strengths")
 
 
-def crop_grounding(grounding: BoxGrounding | PoseGrounding, crop: Crop) -> BoxGrounding | PoseGrounding:
-    """The grounding as the UNet sees it inside `crop`: coordinates relative to the window."""
+def crop_grounding(grounding: BoxGrounding | PoseGrounding | MapGrounding,
+                   crop: Crop) -> BoxGrounding | PoseGrounding | MapGrounding:
+    """The grounding as the UNet sees it inside `crop`: coordinates relative to the window (a map: its pixels
+    inside the window)."""
     x0, y0, x1, y1 = crop
     if not (0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0):
         raise ValueError(f"crop {crop} is not a window of the picture")
     if isinstance(grounding, PoseGrounding):
         return _crop_poses(grounding, crop)
+    if isinstance(grounding, MapGrounding):
+        height, width = grounding.size
+        rows = slice(round(y0 * height), max(round(y1 * height), round(y0 * height) + 1))
+        cols = slice(round(x0 * width), max(round(x1 * width), round(x0 * width) + 1))
+        return dataclasses.replace(grounding, pixels=grounding.pixels[:, rows, cols])
     return _crop_boxes(grounding, crop)
 
 

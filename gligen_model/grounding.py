@@ -97,3 +97,27 @@ def _stack_rows(parts: list[torch.Tensor | None], rows: list[int]) -> torch.Tens
     width = max((p.shape[1] for p in parts if p is not None), default=0)
     return torch.cat([p if p is not None and p.shape[1] == width else torch.zeros(n, width)
                       for p, n in zip(parts, rows, strict=True)])
+
+
+@dataclass(frozen=True)
+class MapGrounding:
+    """A spatial map (edge, depth, normal or semantic index map) that grounds the whole picture.
+
+    pixels (1, H, W, 3): the map as ComfyUI's IMAGE holds it, values in [0, 1] (a semantic map: class
+    index / 255 in every channel). strength: attention weight of its tokens (1 = as trained).
+    """
+
+    pixels: torch.Tensor
+    strength: float = 1.0
+
+    def __len__(self) -> int:
+        return 1
+
+    @property
+    def strengths(self) -> torch.Tensor:
+        return torch.tensor([float(self.strength)])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
+        return int(self.pixels.shape[1]), int(self.pixels.shape[2])

@@ -1,4 +1,5 @@
-"""The trainable GLIGEN parts as one module: one fuser per UNet transformer + the position net."""
+"""The trainable GLIGEN parts as one module: one fuser per UNet transformer, the position net, and for
+spatial-map and inpainting files the widened first conv (and the map's downsampler)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from torch import nn
 from .checkpoint import GligenCheckpoint
 from .errors import GligenInputError
 from .fuser import GatedSelfAttentionDense
-from .grounding import BoxGrounding, PoseGrounding
+from .grounding import BoxGrounding, MapGrounding, PoseGrounding
 from .ops import AttentionFn, sdpa_attention
-from .variants import SPECS
+from .schedule import BetaSchedule
+from .spatial_maps import fit_map, semantic_indices
+from .variants import SPECS, Variant, wrong_grounding_message
 
-Grounding = BoxGrounding | PoseGrounding
+Grounding = BoxGrounding | PoseGrounding | MapGrounding
 # Attention logit added for a token of strength 0: exp(-1e4) is 0 in every float type, and
 # -1e4 stays finite in fp16, so no kernel sees an infinity.
 ZERO_STRENGTH_BIAS = -1e4
@@ -32,17 +35,21 @@ class GligenModel(nn.Module):
         """image_projection: CLIP-L's text projection P (768, 768) for reference images; default: the file's."""
         super().__init__()
         self.spec = SPECS[checkpoint.variant]
-        if not self.spec.runs:
-            raise GligenInputError(
-                f"{checkpoint.summary()}: this pack does not run the {checkpoint.variant.value} variant yet. "
-                "Use a text-box GLIGEN file (gligen_sd14_textbox_pruned.safetensors).")
         self.info = checkpoint.summary()
+        self.inpainting = checkpoint.inpainting
         self.variant = checkpoint.variant
         self.fusers = nn.ModuleList(
             GatedSelfAttentionDense(f.query_dim, f.context_dim, operations, attention) for f in checkpoint.fusers)
         self.position_net = self.spec.position_net(checkpoint.phrase_dim, checkpoint.context_dim, operations)
         state = {f"fusers.{i}.{k}": v for i, f in enumerate(checkpoint.fusers) for k, v in f.state.items()}
         state.update({f"position_net.{k}": v for k, v in checkpoint.position_net.items()})
+        self.first_conv: nn.Module | None = None
+        if checkpoint.first_conv is not None:
+            out_channels, in_channels = checkpoint.first_conv["weight"].shape[:2]
+            self.first_conv = operations.Conv2d(in_channels, out_channels, 3, padding=1, device="meta")
+            state.update({f"first_conv.{k}": v for k, v in checkpoint.first_conv.items()})
+        self.downsampler = None if self.spec.downsampler is None else self.spec.downsampler(operations)
+        state.update({f"downsampler.{k}": v for k, v in (checkpoint.downsample_net or {}).items()})
         # The checkpoint was validated key by key, so strict loading cannot hide anything here.
         self.load_state_dict(state, strict=True, assign=True)
         for fuser in self.fusers:
@@ -55,9 +62,45 @@ class GligenModel(nn.Module):
     def check_accepts(self, grounding: Grounding) -> None:
         """Raise a GligenInputError when the grounding's kind does not fit this checkpoint."""
         if not isinstance(grounding, self.spec.grounding):
-            raise GligenInputError(f"{self.info}: {self.spec.wrong_grounding}")
+            raise GligenInputError(f"{self.info}: {wrong_grounding_message(self.spec, type(grounding))}")
         if isinstance(grounding, BoxGrounding) and len(grounding):
             self._check_box_grounding(grounding)
+        if isinstance(grounding, MapGrounding) and self.variant is Variant.SEMANTIC:
+            try:
+                semantic_indices(grounding.pixels)
+            except GligenInputError as e:
+                raise GligenInputError(f"{self.info}: the map given to GLIGEN Map Encode: {e}") from e
+
+    def prepared(self, grounding: Grounding, latent_hw: tuple[int, int]) -> Grounding:
+        """The grounding as the model reads it for an (H, W) latent: maps fitted to the picture, others as given."""
+        if isinstance(grounding, MapGrounding):
+            return fit_map(grounding, latent_hw, semantic=self.variant is Variant.SEMANTIC)
+        return grounding
+
+    @property
+    def default_schedule(self) -> BetaSchedule:
+        """The authors' schedule for this file (gligen_inference.py): their variant's alpha_type; inpainting
+        files always on (the authors' inpainting examples set none)."""
+        if self.inpainting:
+            return BetaSchedule.constant()
+        on, decay, _off = self.spec.schedule
+        return BetaSchedule.phases(on, decay)
+
+    @property
+    def widens_input(self) -> bool:
+        """True when the UNet's first conv is the file's (spatial maps, inpainting) rather than the base model's."""
+        return self.first_conv is not None
+
+    def map_channels(self, grounding: MapGrounding, latent_hw: tuple[int, int]) -> torch.Tensor:
+        """The downsampler's extra UNet input (1, k, H, W) for a fitted map (k = 1 for HED, else 8), on the
+        model's device and in its dtype."""
+        assert self.downsampler is not None, f"{self.variant.value} has no downsampler"
+        param = self.first_conv.weight
+        return self.downsampler(grounding.pixels.to(param.device), latent_hw, param.dtype)
+
+    def widened_first_conv(self, x: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
+        """The file's first conv on [x (B, 4, H, W) ; extra (B, k, H, W)] -> (B, 320, H, W)."""
+        return self.first_conv(torch.cat([x, extra.to(x.dtype)], dim=1))
 
     def _check_box_grounding(self, grounding: BoxGrounding) -> None:
         image_only = [i for i, has in enumerate(grounding.text_mask.tolist(), 1) if not has]

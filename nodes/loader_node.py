@@ -9,7 +9,7 @@ import folder_paths
 import torch
 from comfy_api.latest import io
 
-from ..gligen_model import GligenInputError, GligenModel, load_gligen_checkpoint
+from ..gligen_model import GligenInputError, GligenModel, Variant, load_gligen_checkpoint
 from ..gligen_model.image_projection import load_text_projection
 from .patch.fuser_attention import fuser_attention
 from .sockets import CATEGORY, GligenModelSocket
@@ -17,6 +17,17 @@ from .sockets import CATEGORY, GligenModelSocket
 FROM_GLIGEN_FILE = "from the GLIGEN file"
 PROJECTION_FOLDERS = ("text_encoders", "clip_vision", "gligen")  # where CLIP-L's text projection may be found
 COMPUTE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+AUTO_VARIANT = "auto"
+VARIANT_CHOICES = [AUTO_VARIANT] + [v.value for v in Variant]
+
+
+def chosen_variant(choice: str) -> Variant | None:
+    """The loader's variant widget: None for 'auto' (from the file), else that variant; refuse unknown names."""
+    if choice == AUTO_VARIANT:
+        return None
+    if choice not in VARIANT_CHOICES:
+        raise GligenInputError(f"Unknown GLIGEN variant '{choice}'; choose one of {VARIANT_CHOICES}.")
+    return Variant(choice)
 
 
 def gligen_file_path(name: str) -> str:
@@ -47,15 +58,12 @@ def projection_file_path(choice: str) -> str | None:
     return folder_paths.get_full_path_or_raise(folder, name)
 
 
-def load_gligen_patcher(path: str, projection_path: str | None = None) -> comfy.model_patcher.ModelPatcher:
+def load_gligen_patcher(path: str, projection_path: str | None = None,
+                        variant: Variant | None = None) -> comfy.model_patcher.ModelPatcher:
     """Read a GLIGEN file strictly and wrap it so ComfyUI loads/offloads it with the UNet.
-    projection_path: a file holding CLIP-L's text projection (for reference images), else the GLIGEN file's."""
-    checkpoint = load_gligen_checkpoint(path)
-    if checkpoint.inpainting:
-        raise GligenInputError(
-            f"{checkpoint.summary()}: this is one of GLIGEN's inpainting files, whose fusers were trained with their "
-            "own 9-channel inpainting UNet; this pack does not run those yet. Use the generation file "
-            "(e.g. gligen_sd14_textbox_pruned.safetensors) with an SD1.x checkpoint.")
+    projection_path: a file holding CLIP-L's text projection (for reference images), else the GLIGEN file's.
+    variant: the user's choice where the file's shapes fit two variants (canny / depth); None = from the file."""
+    checkpoint = load_gligen_checkpoint(path, variant)
     projection = load_text_projection(projection_path) if projection_path else None
     load_device = comfy.model_management.get_torch_device()
     model = GligenModel(checkpoint, operations=comfy.ops.manual_cast, attention=fuser_attention(load_device.type),
@@ -77,9 +85,12 @@ class GligenLoader(io.ComfyNode):
             display_name="GLIGEN Loader (Suite)",
             category=CATEGORY,
             description="Loads a GLIGEN checkpoint from models/gligen: ComfyUI's pruned safetensors, the "
-                        "authors' official file, or diffusers' gated UNet weights. For reference images "
-                        "(text-image-box checkpoint), image_projection names where CLIP-L's text projection comes "
-                        "from when the GLIGEN file does not carry it.",
+                        "authors' official file (any of the ten: text-box, text-image-box, keypoint, HED, canny, "
+                        "depth, normal, semantic, and the two inpainting files), or diffusers' gated UNet weights. "
+                        "For reference images (text-image-box checkpoint), image_projection names where CLIP-L's "
+                        "text projection comes from when the GLIGEN file does not carry it. variant: 'auto' reads "
+                        "it from the file; canny and depth files have the same shapes, so a renamed file without "
+                        "its config needs it set.",
             inputs=[
                 io.Combo.Input("gligen_name", options=folder_paths.get_filename_list("gligen"),
                                tooltip="A GLIGEN file in models/gligen."),
@@ -87,10 +98,15 @@ class GligenLoader(io.ComfyNode):
                                tooltip="Only for reference images: a file holding CLIP-L's text projection, e.g. "
                                        "clip_l.safetensors, the authors' projection_matrix, or diffusers' "
                                        "image_project weights."),
+                io.Combo.Input("variant", options=VARIANT_CHOICES, default=AUTO_VARIANT, optional=True,
+                               tooltip="'auto': from the file. Set it only when the loader asks (a canny or depth "
+                                       "file whose config and name do not say which)."),
             ],
             outputs=[GligenModelSocket.Output(display_name="gligen")],
         )
 
     @classmethod
-    def execute(cls, gligen_name: str, image_projection: str = FROM_GLIGEN_FILE) -> io.NodeOutput:
-        return io.NodeOutput(load_gligen_patcher(gligen_file_path(gligen_name), projection_file_path(image_projection)))
+    def execute(cls, gligen_name: str, image_projection: str = FROM_GLIGEN_FILE,
+                variant: str = AUTO_VARIANT) -> io.NodeOutput:
+        return io.NodeOutput(load_gligen_patcher(gligen_file_path(gligen_name), projection_file_path(image_projection),
+                                                 chosen_variant(variant)))

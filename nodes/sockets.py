@@ -7,7 +7,8 @@ from comfy_api.latest import io
 from ..gligen_model import BetaSchedule
 
 GligenModelSocket = io.Custom("GLIGEN_SUITE_MODEL")   # value: comfy ModelPatcher wrapping a GligenModel
-GroundingSocket = io.Custom("GLIGEN_GROUNDING")       # value: gligen_model BoxGrounding | PoseGrounding
+GroundingSocket = io.Custom("GLIGEN_GROUNDING")       # value: gligen_model BoxGrounding | PoseGrounding | MapGrounding
+InpaintSocket = io.Custom("GLIGEN_INPAINT")           # value: gligen_model.inpainting.InpaintImage
 ScheduleSocket = io.Custom("GLIGEN_SCHEDULE")         # value: gligen_model.BetaSchedule
 # Newer ComfyUI's core box types (0.3.75 has no io class for them) and KJNodes / SAM2's BBOX.
 BoundingBoxSocket = io.Custom("BOUNDING_BOX")          # value: {x, y, width, height}, pixels
@@ -22,3 +23,5 @@ def SeedBoxesInput(name: str, **options: object) -> io.MultiType.Input:  # noqa:
 
 CATEGORY = "conditioning/gligen_suite"
 DEFAULT_SCHEDULE = BetaSchedule.hard_cut(0.3)         # the authors' text-box setting: alpha_type [0.3, 0, 0.7]
+# Images and maps a node reads are limited before any work on them (about 8k x 8k pixels).
+MAX_IMAGE_PIXELS = 8192 * 8192

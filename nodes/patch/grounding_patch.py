@@ -10,6 +10,8 @@
   core-compatible mode), and hands the blocks a CallState.
 - `__call__` is the middle patch that ComfyUI runs between self- and cross-attention of every
   transformer block; it applies the fuser at that block's address, or returns x untouched when beta is 0.
+- For spatial-map and inpainting files, `input_block` (an input_block_patch) and `predict_noise` (a
+  PREDICT_NOISE wrapper) widen the UNet's input and re-impose the known region (unet_input.py).
 
 State travels through ComfyUI's option dicts (the only channel from a wrapper to the blocks), under
 this patch's own keys and as typed values: a RunRoles per run, a StepChunks per step, a CallState
@@ -27,9 +29,11 @@ import torch
 
 from ...gligen_model import BetaSchedule, GligenInputError, GligenModel, step_of_sigma
 from ...gligen_model.cropping import Crop, crop_grounding
+from ...gligen_model.grounding import MapGrounding
 from ...gligen_model.model import Grounding
 from .chunks import UNCOND, ChunkRole, entry_roles, negative_lists
 from .unet_blocks import BlockAddress
+from .unet_input import FIRST_BLOCK, InputState, WidenedInput
 
 _patch_ids = itertools.count()
 Tokens = tuple[torch.Tensor, torch.Tensor | None]  # (tokens (B, M, D), strength bias (B, M) or None)
@@ -37,16 +41,20 @@ Tokens = tuple[torch.Tensor, torch.Tensor | None]  # (tokens (B, M, D), strength
 
 @dataclass(frozen=True)
 class RunRoles:
-    """Per sampling run: id(conditioning list) -> whether the guider uses it as a negative."""
+    """Per sampling run: id(conditioning list) -> whether the guider uses it as a negative; the sampler's
+    initial noise (B, C, H, W) (inpainting re-noises the known region with it)."""
 
     negative: dict[int, bool]
+    noise: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
 class StepChunks:
-    """Per step: (list index, entry uuid) -> the role and window of that conditioning entry."""
+    """Per step: (list index, entry uuid) -> the role and window of that conditioning entry; the (H, W) of
+    the whole latent being sampled."""
 
     roles: dict[tuple[int, Any], ChunkRole]
+    latent_hw: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -62,10 +70,12 @@ class GroundingPatch:
     """State of one Apply node: the GLIGEN model, one layout, a schedule, the negative's policy.
 
     block_addresses: ComfyUI's address of each fuser's transformer block, in fuser order.
+    unet_input: the extra UNet input of spatial-map and inpainting files, else None.
     """
 
     def __init__(self, gligen: GligenModel, grounding: Grounding, schedule: BetaSchedule, ground_negative: bool,
-                 model_sampling: Any, block_addresses: Sequence[BlockAddress]) -> None:
+                 model_sampling: Any, block_addresses: Sequence[BlockAddress],
+                 unet_input: WidenedInput | None = None) -> None:
         self.gligen = gligen
         self.grounding = grounding
         self.schedule = schedule
@@ -75,6 +85,9 @@ class GroundingPatch:
         self.key = f"gligen_suite.{next(_patch_ids)}"
         self._run_key = self.key + ".run"
         self._step_key = self.key + ".step"
+        self._input_key = self.key + ".input"
+        self.unet_input = unet_input
+        self._prepared: dict[tuple[int, int], Grounding] = {}
         self._tokens: dict[tuple[Any, ...], Tokens] = {}
         self._batched: dict[tuple[Any, ...], Tokens] = {}
         self._sigma_list: tuple[Any, list[float]] | None = None
@@ -91,15 +104,24 @@ class GroundingPatch:
                     "has GLIGEN Apply (Suite): the fusers would run twice. Use one of them: remove the "
                     "GLIGENTextBoxApply nodes, or feed the sampler the MODEL from before GLIGEN Apply (Suite).")
         options = extra_args["model_options"].setdefault("transformer_options", {})
-        options[self._run_key] = RunRoles(negative_lists(conds))
+        noise = args[1] if len(args) > 1 else kwargs.get("noise")  # the host's (callback, noise, latent_image, ...)
+        options[self._run_key] = RunRoles(negative_lists(conds), noise if isinstance(noise, torch.Tensor) else None)
         return executor(guider, sigmas, extra_args, *args, **kwargs)
+
+    def predict_noise(self, executor: Any, x: torch.Tensor, timestep: Any, model_options: dict[str, Any],
+                      seed: Any = None) -> Any:
+        """PREDICT_NOISE wrapper (inpainting files): re-impose the known region around the guider's call."""
+        assert self.unet_input is not None
+        run: RunRoles | None = model_options.get("transformer_options", {}).get(self._run_key)
+        return self.unet_input.predict_noise(executor, x, timestep, model_options, seed, run.noise if run else None)
 
     def calc_cond_batch(self, executor: Any, model: Any, conds: list[Any], x_in: torch.Tensor, timestep: Any,
                         model_options: dict[str, Any]) -> Any:
         """CALC_COND_BATCH wrapper: the role and window of every conditioning entry, for `prepare_call`."""
         options = model_options.get("transformer_options", {})
         run: RunRoles | None = options.get(self._run_key)
-        step = StepChunks(entry_roles(conds, run.negative if run else {}, x_in.shape))
+        step = StepChunks(entry_roles(conds, run.negative if run else {}, x_in.shape),
+                          (int(x_in.shape[-2]), int(x_in.shape[-1])))
         model_options = {**model_options, "transformer_options": {**options, self._step_key: step}}
         return executor(model, conds, x_in, timestep, model_options)
 
@@ -111,11 +133,26 @@ class GroundingPatch:
         beta is 0, into transformer_options for the blocks."""
         options = transformer_options if transformer_options is not None else {}
         beta = self.beta_for_call(options)
+        step: StepChunks | None = options.get(self._step_key)
+        full_hw = step.latent_hw if step else (int(x.shape[-2]), int(x.shape[-1]))
+        chunks = self.chunk_roles(options)
         state = None
         if beta != 0.0:
-            state = CallState(beta, *self.batched_tokens(self.chunk_roles(options), x.shape[0], x.device, x.dtype))
+            state = CallState(beta, *self.batched_tokens(chunks, x.shape[0], x.device, x.dtype, full_hw))
         options[self.key] = state
+        if self.unet_input is not None:
+            grounded = self.prepared(full_hw) if beta != 0.0 else None
+            grounded_map = grounded if isinstance(grounded, MapGrounding) else None
+            options[self._input_key] = self.unet_input.state_for_call(x, chunks, full_hw, grounded_map)
         return executor(x, timesteps, context, y, control, options, **kwargs)
+
+    def prepared(self, latent_hw: tuple[int, int]) -> Grounding:
+        """The layout as the model reads it for a latent of this size (maps fitted to the picture)."""
+        if not isinstance(self.grounding, MapGrounding):
+            return self.grounding
+        if latent_hw not in self._prepared:
+            self._prepared[latent_hw] = self.gligen.prepared(self.grounding, latent_hw)
+        return self._prepared[latent_hw]
 
     def chunk_roles(self, transformer_options: dict[str, Any]) -> tuple[ChunkRole, ...]:
         """One ChunkRole per batch chunk of this call; without the sampler's plan, cond_or_uncond decides."""
@@ -147,13 +184,15 @@ class GroundingPatch:
         return self._sigma_list[1]
 
     def batched_tokens(self, chunks: tuple[ChunkRole, ...], batch: int, device: torch.device,
-                       dtype: torch.dtype) -> Tokens:
+                       dtype: torch.dtype, latent_hw: tuple[int, int] = (0, 0)) -> Tokens:
         """Tokens (batch, M, D) and strength bias (batch, M) or None: each chunk of batch // len(chunks) rows
-        gets its window's tokens and bias, or the null tokens (bias 0). Built once per shape."""
-        key = (chunks, batch, device, dtype)
+        gets its window's tokens and bias, or the null tokens (bias 0). Built once per shape.
+        latent_hw: (H, W) of the whole latent (maps are fitted to it)."""
+        key = (chunks, batch, device, dtype, latent_hw)
         if key not in self._batched:
             per_chunk = batch // len(chunks)
-            parts = [self.tokens(c.crop, device, dtype, null=c.uncond and not self.ground_negative) for c in chunks]
+            parts = [self.tokens(c.crop, device, dtype, null=c.uncond and not self.ground_negative,
+                                 latent_hw=latent_hw) for c in chunks]
             rows = torch.cat([tokens for tokens, _ in parts]).repeat_interleave(per_chunk, dim=0)
             bias = None
             if any(b is not None for _, b in parts):
@@ -162,12 +201,14 @@ class GroundingPatch:
             self._batched[key] = (rows, bias)
         return self._batched[key]
 
-    def tokens(self, crop: Crop | None, device: torch.device, dtype: torch.dtype, null: bool = False) -> Tokens:
+    def tokens(self, crop: Crop | None, device: torch.device, dtype: torch.dtype, null: bool = False,
+               latent_hw: tuple[int, int] = (0, 0)) -> Tokens:
         """(1, M, D) tokens and (1, M) strength bias or None: the layout as seen in `crop` (None: the whole
-        picture), or the null tokens (no bias)."""
-        key = (None if null else crop, null, device, dtype)
+        picture) of a latent of size latent_hw, or the null tokens (no bias)."""
+        key = (None if null else crop, null, device, dtype, None if null else latent_hw)
         if key not in self._tokens:
-            grounding = None if null else crop_grounding(self.grounding, crop) if crop else self.grounding
+            whole = None if null else self.prepared(latent_hw)
+            grounding = None if whole is None else crop_grounding(whole, crop) if crop else whole
             with torch.no_grad():
                 tokens = self.gligen.tokens_for(grounding).to(device, dtype)
             bias = None if grounding is None else self.gligen.token_bias(grounding)
@@ -189,6 +230,13 @@ class GroundingPatch:
         if index is None:
             return x
         return self.gligen.fusers[index](x, state.tokens, state.beta, extra_options["n_heads"], state.bias)
+
+    def input_block(self, h: torch.Tensor, transformer_options: dict[str, Any]) -> torch.Tensor:
+        """ComfyUI's input_block_patch: after input block 0 (the first conv), use the file's widened conv."""
+        if self.unet_input is None or transformer_options.get("block") != FIRST_BLOCK:
+            return h
+        state: InputState | None = transformer_options.get(self._input_key)
+        return h if state is None else self.unet_input.first_block(h, state)
 
     def to(self, *_args: Any, **_kwargs: Any) -> GroundingPatch:
         """ComfyUI moves patches with the model; the fusers move with their own ModelPatcher."""

@@ -83,9 +83,9 @@ def mixed_context_widths() -> dict[str, Any]:
     return {**tiny_state(), **{k: v for k, v in wide.items() if ".fuser." in k}}
 
 
-def inpainting_container() -> dict[str, Any]:
+def first_conv_of_7_channels() -> dict[str, Any]:
     container = official_container(tiny_state())
-    container["model"]["input_blocks.0.0.weight"] = torch.zeros(320, 9, 3, 3)
+    container["model"]["input_blocks.0.0.weight"] = torch.zeros(320, 7, 3, 3)
     return container
 
 
@@ -108,8 +108,8 @@ BAD_STATES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
     ("lora-file", lambda: {"lora_unet_input_blocks_1_1_proj_in.lora_down.weight": torch.zeros(4, 320)},
      ("not a GLIGEN checkpoint", "models/gligen")),
     ("list-not-dict", lambda: [torch.zeros(3)], ("does not hold a dictionary of weights",)),
-    ("inpainting-variant", inpainting_container, ("inpainting files", "does not run those yet",
-                                                  "gligen_sd14_textbox_pruned.safetensors")),
+    ("first-conv-of-another-width", first_conv_of_7_channels,
+     ("first conv: 7 input channels, expected 4 or 9 for a text-box file", "download the checkpoint again")),
 ]
 
 

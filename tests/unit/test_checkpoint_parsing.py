@@ -182,12 +182,12 @@ def test_integer_weights_are_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.bad_input
-def test_variant_the_pack_cannot_run_yet_is_named(tmp_path: Path) -> None:
+def test_incomplete_spatial_file_is_named_as_one(tmp_path: Path) -> None:
     state = {k: v for k, v in text_box_state_dict(SD15_BLOCKS[:1]).items() if ".fuser." in k}
     state["position_net.convnext_tiny_backbone.downsample_layers.0.0.weight"] = torch.zeros(96, 3, 4, 4)
-    state["position_net.pos_embedding"] = torch.zeros(1, 64, 768)
+    state["position_net.pos_embedding"] = torch.zeros(1, 64, 768)  # no null_feature, no downsample_net
     text = message_for(write_safetensors(state, tmp_path / "canny.safetensors"))
-    assert "spatial" in text and "text-box GLIGEN file" in text
+    assert "spatial-map position net" in text and "no downsampler" in text and "download" in text
 
 
 def other_variant_state(variant: str) -> dict[str, torch.Tensor]:
