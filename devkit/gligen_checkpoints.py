@@ -146,6 +146,10 @@ def _module_weight(key: str, shape: tuple[int, ...], gen: torch.Generator) -> to
 def variant_for_file_name(name: str) -> str:
     """Which published variant a stand-in named like a real file should be."""
     lowered = name.lower()
+    for word, variant in (("hed", "hed"), ("canny", "canny"), ("depth", "depth"), ("normal", "normal"),
+                          ("sem", "semantic")):
+        if re.search(rf"(?<![a-z]){word}(?![a-z])", lowered.replace("_", " ")):
+            return variant
     if "keypoint" in lowered:
         return "keypoint"
     if "image" in lowered:
