@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .comfy_server import REPO_ROOT, ComfyServer
-from .gligen_checkpoints import variant_for_file_name, variant_state_dict, write_safetensors
+from .gligen_checkpoints import stand_in_kind, stand_in_state_dict, write_safetensors
 from .sd15_checkpoints import cached_sd15_checkpoint, sd15_transformer_blocks
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,10 +43,10 @@ def provide_models(server: ComfyServer, workflows: list[dict[str, Any]], scratch
             if node["type"] == "CheckpointLoaderSimple":
                 folder, source = "checkpoints", cached_sd15_checkpoint(tiny=True)
             elif node["type"] == "GLIGENSuite_Loader":
-                variant = variant_for_file_name(node["widgets_values"][0])
+                variant = stand_in_kind(node["widgets_values"][0])
                 source = scratch / f"gligen_{variant}.safetensors"
                 if not source.exists():
-                    write_safetensors(variant_state_dict(sd15_transformer_blocks(True), variant, seed=0), source)
+                    write_safetensors(stand_in_state_dict(variant, sd15_transformer_blocks(True), seed=0), source)
                 folder = "gligen"
             else:
                 continue

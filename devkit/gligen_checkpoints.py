@@ -155,3 +155,14 @@ def variant_for_file_name(name: str) -> str:
     if "image" in lowered:
         return "text-image-box"
     return "text-box"
+
+
+def stand_in_kind(name: str) -> str:
+    """The stand-in a file named like a real one gets: its variant, "+inpainting" for inpainting files."""
+    return variant_for_file_name(name) + ("+inpainting" if "inpaint" in name.lower() else "")
+
+
+def stand_in_state_dict(kind: str, blocks: list[tuple[str, int]], seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random weights for a stand_in_kind()."""
+    variant, _, inpainting = kind.partition("+")
+    return variant_state_dict(blocks, variant, seed=seed, inpainting=bool(inpainting))

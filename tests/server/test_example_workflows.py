@@ -28,7 +28,7 @@ from PIL import Image
 from devkit.clip_vision_checkpoints import cached_vit_l14_file
 from devkit.comfy_host import REPO_ROOT
 from devkit.comfy_server import PACK_DIR_NAME, ComfyServer, PromptFailed, PromptRejected
-from devkit.gligen_checkpoints import variant_for_file_name, variant_state_dict, write_safetensors
+from devkit.gligen_checkpoints import stand_in_kind, stand_in_state_dict, write_safetensors
 from devkit.sd15_checkpoints import cached_sd15_checkpoint, sd15_transformer_blocks
 from devkit.workflow_to_api import ui_to_api
 
@@ -44,6 +44,7 @@ STAND_IN_FOLDERS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
 PROJECTION_INPUT = ("GLIGENSuite_Loader", "image_projection")
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", ".gguf")
 SIZE = 128  # EmptyLatentImage width/height for the test runs
+PICTURE_SHAPE = (96, 128, 3)  # the stand-in for every input picture (an inpainting example samples at its size)
 # KSampler steps for the test runs. Grounding runs for int(fraction * steps) steps (the authors' rounding),
 # so the text-box example's 0.3 grounds 1 of 4 steps, but none of 3.
 STEPS = 4
@@ -130,13 +131,13 @@ class StandIns:
         if folder == "input":
             picture = self.root / "picture.png"
             if not picture.exists():
-                pixels = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+                pixels = np.random.default_rng(0).integers(0, 256, PICTURE_SHAPE, dtype=np.uint8)
                 Image.fromarray(pixels).save(picture)
             return picture
         if folder == "gligen":
-            variant = variant_for_file_name(name)  # e.g. a "...keypoint..." file gets a keypoint stand-in
+            variant = stand_in_kind(name)  # e.g. a "...keypoint..." file gets a keypoint stand-in
             if variant not in self._gligen:
-                state = variant_state_dict(sd15_transformer_blocks(True), variant, seed=0)
+                state = stand_in_state_dict(variant, sd15_transformer_blocks(True), seed=0)
                 self._gligen[variant] = write_safetensors(state, self.root / f"gligen_tiny_{variant}.safetensors")
             return self._gligen[variant]
         raise KeyError(folder)
@@ -244,7 +245,8 @@ def test_example_workflow_is_a_consistent_saved_graph(path: Path) -> None:
 def test_example_workflow_runs(runs: Runs, server: ComfyServer, path: Path) -> None:
     api, grounded, _ = runs.get(path)
     assert any(n["class_type"].startswith(GLIGEN_PREFIX) for n in api.values()), "example uses no pack node"
-    assert grounded.shape == (SIZE, SIZE, 3)
+    samples_a_picture = not any(n["class_type"] == "EmptyLatentImage" for n in api.values())
+    assert grounded.shape == (PICTURE_SHAPE if samples_a_picture else (SIZE, SIZE, 3))
     assert int(grounded.max()) - int(grounded.min()) > 8, "constant image"
     assert grounded.std() > 2.0, "nearly constant image"
     # NaN/inf latents become a uint8 image silently; numpy warns while SaveImage casts them
