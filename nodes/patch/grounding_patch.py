@@ -133,17 +133,18 @@ class GroundingPatch:
         beta is 0, into transformer_options for the blocks."""
         options = transformer_options if transformer_options is not None else {}
         beta = self.beta_for_call(options)
-        step: StepChunks | None = options.get(self._step_key)
-        full_hw = step.latent_hw if step else (int(x.shape[-2]), int(x.shape[-1]))
-        chunks = self.chunk_roles(options)
-        state = None
-        if beta != 0.0:
-            state = CallState(beta, *self.batched_tokens(chunks, x.shape[0], x.device, x.dtype, full_hw))
-        options[self.key] = state
-        if self.unet_input is not None:
-            grounded = self.prepared(full_hw) if beta != 0.0 else None
-            grounded_map = grounded if isinstance(grounded, MapGrounding) else None
-            options[self._input_key] = self.unet_input.state_for_call(x, chunks, full_hw, grounded_map)
+        options[self.key] = None
+        if beta != 0.0 or self.unet_input is not None:  # once grounding is off, a plain file costs nothing here
+            step: StepChunks | None = options.get(self._step_key)
+            full_hw = step.latent_hw if step else (int(x.shape[-2]), int(x.shape[-1]))
+            chunks = self.chunk_roles(options)
+            if beta != 0.0:
+                options[self.key] = CallState(beta, *self.batched_tokens(chunks, x.shape[0], x.device, x.dtype,
+                                                                         full_hw))
+            if self.unet_input is not None:
+                grounded = self.prepared(full_hw) if beta != 0.0 else None
+                grounded_map = grounded if isinstance(grounded, MapGrounding) else None
+                options[self._input_key] = self.unet_input.state_for_call(x, chunks, full_hw, grounded_map)
         return executor(x, timesteps, context, y, control, options, **kwargs)
 
     def prepared(self, latent_hw: tuple[int, int]) -> Grounding:

@@ -48,27 +48,32 @@ class WidenedInput:
             self.keep = (keep_mask_from_pixels(inpaint.regenerate, inpaint.latent_hw) if inpaint.regenerate is not None
                          else keep_mask_from_boxes(boxes if boxes is not None else torch.zeros(0, 4),
                                                    inpaint.latent_hw))
-        self._full: dict[tuple[Any, ...], torch.Tensor] = {}
+        self._cache: dict[tuple[Any, ...], torch.Tensor] = {}
 
     # ---- per UNet call ------------------------------------------------------------------------
     def state_for_call(self, x: torch.Tensor, chunks: tuple[ChunkRole, ...], full_hw: tuple[int, int],
                        prepared_map: MapGrounding | None) -> InputState | None:
-        """The InputState of this call, or None when nothing is added (a map file once beta is 0)."""
+        """The InputState of this call, or None when nothing is added (a map file once beta is 0). The extra
+        channels are built once per call shape and chunk plan, not on every step."""
+        if prepared_map is None and self.z0 is None:
+            return None
+        key = ("extra", chunks, x.shape[0], tuple(x.shape[-2:]), full_hw, prepared_map is not None, x.device,
+               x.dtype)
+        return InputState(x, self._cached(key, lambda: self._extra(x, chunks, full_hw, prepared_map)))
+
+    def _extra(self, x: torch.Tensor, chunks: tuple[ChunkRole, ...], full_hw: tuple[int, int],
+               prepared_map: MapGrounding | None) -> torch.Tensor:
+        """(B, k, h, w): each chunk's window of [map channels | inpainting channels], per_chunk rows each."""
         parts = []
         if prepared_map is not None:
-            parts.append(self._cached(("map", full_hw, x.device, x.dtype),
-                                      lambda: self.gligen.map_channels(prepared_map, full_hw).to(x.device, x.dtype)))
+            parts.append(self.gligen.map_channels(prepared_map, full_hw).to(x.device, x.dtype))
         if self.z0 is not None:
             self._check_latent_size(full_hw)
-            parts.append(self._cached(("inpaint", x.device, x.dtype),
-                                      lambda: inpaint_channels(self.z0.to(x.device, x.dtype), self.keep)))
-        if not parts:
-            return None
+            parts.append(inpaint_channels(self.z0.to(x.device, x.dtype), self.keep))
         items = max(int(p.shape[0]) for p in parts)
         full = torch.cat([_rows(p, items) for p in parts], dim=1)
         per_chunk = x.shape[0] // len(chunks)
-        rows = [_rows(_window(full, chunk, full_hw, x.shape[-2:]), per_chunk) for chunk in chunks]
-        return InputState(x, torch.cat(rows))
+        return torch.cat([_rows(_window(full, chunk, full_hw, x.shape[-2:]), per_chunk) for chunk in chunks])
 
     def first_block(self, h: torch.Tensor, state: InputState) -> torch.Tensor:
         """input_block_patch at ("input", 0): the base conv's output -> the file's conv on [x ; extra]."""
@@ -81,8 +86,9 @@ class WidenedInput:
         sampler's own noise); after it, the prediction there is z0 itself."""
         assert self.z0 is not None and self.keep is not None
         self._check_latent_size(tuple(x.shape[-2:]))
-        z0 = _rows(self.z0.to(x.device, x.dtype), x.shape[0])
-        keep = self.keep.to(x.device, x.dtype)
+        z0 = self._cached(("z0", x.shape[0], x.device, x.dtype),
+                          lambda: _rows(self.z0.to(x.device, x.dtype), x.shape[0]))
+        keep = self._cached(("keep", x.device, x.dtype), lambda: self.keep.to(x.device, x.dtype))
         if noise is None or noise.shape != x.shape:
             generator = torch.Generator().manual_seed(int(seed or 0))
             noise = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
@@ -99,10 +105,10 @@ class WidenedInput:
                 "GLIGEN Inpaint Image (Suite), or an empty latent of the image's size.")
 
     def _cached(self, key: tuple[Any, ...], build: Any) -> torch.Tensor:
-        if key not in self._full:
+        if key not in self._cache:
             with torch.no_grad():
-                self._full[key] = build()
-        return self._full[key]
+                self._cache[key] = build()
+        return self._cache[key]
 
 
 def _rows(part: torch.Tensor, count: int) -> torch.Tensor:
