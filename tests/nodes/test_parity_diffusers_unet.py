@@ -1,8 +1,8 @@
 """A whole grounded UNet call: diffusers' gated UNet vs ComfyUI's UNet patched by our pack, same weights.
 
 The base UNet is the tiny random SD1.5 (two levels, 7 transformer blocks), loaded by ComfyUI and copied
-into a diffusers `UNet2DConditionModel(attention_type="gated")` with ComfyUI's own diffusers key map.
-The diffusers model's fusers and position net get seeded random weights, which are saved under their
+into a diffusers `UNet2DConditionModel(attention_type="gated")` (devkit/diffusers_oracle.py). The
+diffusers model's fusers and position net get seeded random weights, which are saved under their
 diffusers names (a "diffusers layout" GLIGEN file) and loaded by our loader. Then one batched CFG call
 [uncond; cond] goes through both: ComfyUI's `apply_model` with the transformer_options a sampler passes,
 and diffusers with the `gligen` cross-attention kwargs its pipeline passes (null grounding for uncond).
@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from devkit.comfy_host import import_comfy
+from devkit.diffusers_oracle import gated_unet_like
 from devkit.gligen_checkpoints import write_safetensors
 from devkit.pack import import_pack
 from devkit.sd15_checkpoints import cached_sd15_checkpoint, sd15_transformer_blocks
@@ -33,10 +34,6 @@ OBJECT_BOXES = [[0.05, 0.10, 0.45, 0.90], [0.50, 0.20, 0.95, 0.60], [0.30, 0.55,
 MAX_OBJECTS = 30
 
 
-def is_gligen_key(key: str) -> bool:
-    return ".fuser." in key or key.startswith("position_net.")
-
-
 @dataclass
 class Pair:
     comfy_model: Any       # ModelPatcher of the plain tiny SD1.5
@@ -44,90 +41,16 @@ class Pair:
     gligen_file: Path      # the diffusers UNet's GLIGEN tensors, under diffusers names
 
 
-def diffusers_config(unet_config: dict[str, Any]) -> dict[str, Any]:
-    """The diffusers UNet2DConditionModel config equivalent to an SD1-style ComfyUI unet_config."""
-    levels = len(unet_config["channel_mult"])
-    num_res_blocks = set(unet_config["num_res_blocks"])
-    # The mapping below only covers SD1's shape: one res-block count, a depth-1 transformer everywhere.
-    assert len(num_res_blocks) == 1
-    assert set(unet_config["transformer_depth"]) == {1} and set(unet_config["transformer_depth_output"]) == {1}
-    assert unet_config["transformer_depth_middle"] == 1
-    assert not unet_config["use_linear_in_transformer"] and unet_config["adm_in_channels"] is None
-    assert unet_config["num_heads"] > 0 and unet_config["num_head_channels"] == -1  # SD1: fixed head count
-    return {
-        "sample_size": LATENT,
-        "in_channels": unet_config["in_channels"],
-        "out_channels": unet_config["out_channels"],
-        "down_block_types": ("CrossAttnDownBlock2D",) * levels,
-        "mid_block_type": "UNetMidBlock2DCrossAttn",
-        "up_block_types": ("CrossAttnUpBlock2D",) * levels,
-        "block_out_channels": tuple(unet_config["model_channels"] * m for m in unet_config["channel_mult"]),
-        "layers_per_block": num_res_blocks.pop(),
-        "cross_attention_dim": unet_config["context_dim"],
-        "attention_head_dim": unet_config["num_heads"],  # diffusers' SD1 quirk: this is the head count
-        "use_linear_projection": False,
-        "attention_type": "gated",
-        "norm_num_groups": 32,
-        "norm_eps": 1e-5,
-        "act_fn": "silu",
-        "flip_sin_to_cos": True,
-        "freq_shift": 0,
-        "downsample_padding": 1,
-        "mid_block_scale_factor": 1,
-    }
-
-
-def random_gligen_tensor(key: str, shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
-    """Seeded weights for one fuser / position-net tensor, scaled so activations stay O(1)."""
-    leaf = key.rsplit(".", 1)[-1]
-    if leaf.startswith("alpha_"):
-        return 0.5 + torch.rand((), generator=gen)  # tanh(alpha) well away from 0: the gates are open
-    if len(shape) == 2:
-        return torch.randn(shape, generator=gen) / shape[1] ** 0.5
-    if ".norm" in key and leaf == "weight":
-        return 1 + 0.1 * torch.randn(shape, generator=gen)
-    if leaf == "bias" or ".norm" in key:
-        return 0.1 * torch.randn(shape, generator=gen)
-    return torch.randn(shape, generator=gen)  # the position net's learned null features
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
     import_comfy()
     import_pack()
     import comfy.sd
-    import comfy.utils
-    from diffusers import UNet2DConditionModel
 
     comfy_model = comfy.sd.load_checkpoint_guess_config(
         str(cached_sd15_checkpoint(tiny=True)), output_vae=False, output_clip=False)[0]
-    unet_config = comfy_model.model.model_config.unet_config
-    comfy_sd = comfy_model.model.diffusion_model.state_dict()
-    assert all(v.dtype == torch.float32 for v in comfy_sd.values())
-
-    with torch.device("meta"):
-        unet = UNet2DConditionModel(**diffusers_config(unet_config))
-    key_map = comfy.utils.unet_to_diffusers(unet_config)  # diffusers key -> ComfyUI (LDM) key
-    gen = torch.Generator().manual_seed(SEED)
-    state: dict[str, torch.Tensor] = {}
-    unmapped = []
-    for key, meta in unet.state_dict().items():
-        if is_gligen_key(key):
-            state[key] = random_gligen_tensor(key, meta.shape, gen)
-        elif key_map.get(key) in comfy_sd:
-            state[key] = comfy_sd[key_map[key]]
-            assert state[key].shape == meta.shape, key
-        else:
-            unmapped.append(key)
-    assert not unmapped, f"diffusers keys without a ComfyUI weight: {unmapped[:8]}"
-    used = {key_map[k] for k in state if not is_gligen_key(k)}
-    assert used == set(comfy_sd), f"ComfyUI weights not copied: {sorted(set(comfy_sd) - used)[:8]}"
-    unet.load_state_dict(state, strict=True, assign=True)
-    meta_left = [n for n, t in [*unet.named_parameters(), *unet.named_buffers()] if t.is_meta]
-    assert not meta_left, meta_left
-    unet.eval()
-
-    gligen = {k: v for k, v in state.items() if is_gligen_key(k)}
+    assert all(v.dtype == torch.float32 for v in comfy_model.model.diffusion_model.state_dict().values())
+    unet, gligen = gated_unet_like(comfy_model, seed=SEED, sample_size=LATENT)
     fuser_blocks = {k.split(".transformer_blocks.")[0] for k in gligen if ".fuser." in k}
     assert len(fuser_blocks) == len(sd15_transformer_blocks(tiny=True))
     assert any(k.startswith("position_net.") for k in gligen)
