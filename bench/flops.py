@@ -20,6 +20,7 @@ SD1.5's 16 transformer blocks, in UNet forward order, at C channels and 1/f of t
 from __future__ import annotations
 
 OBJECTS = 30
+MAP_TOKENS = 64  # a spatial-map file's grounding tokens (the tokenizer's 8 x 8 feature grid)
 TOKEN_DIM = 768
 POSITION_NET_IN = 768 + 64  # phrase features + Fourier features of the box
 SD15_FUSER_BLOCKS: tuple[tuple[int, int], ...] = (
@@ -48,10 +49,10 @@ def core_fuser_flops(channels: int, n_visual: int, objects: int = OBJECTS, token
     return 2 * macs
 
 
-def sd15_fusers_flops(size: int, batch: int = 1, core: bool = False) -> int:
-    """All 16 fusers for `batch` images of size x size."""
+def sd15_fusers_flops(size: int, batch: int = 1, core: bool = False, objects: int = OBJECTS) -> int:
+    """All 16 fusers for `batch` images of size x size, attending to `objects` grounding tokens."""
     per_block = core_fuser_flops if core else fuser_flops
-    return batch * sum(per_block(c, visual_tokens(size, f)) for c, f in SD15_FUSER_BLOCKS)
+    return batch * sum(per_block(c, visual_tokens(size, f), objects) for c, f in SD15_FUSER_BLOCKS)
 
 
 def position_net_flops(rows: int = OBJECTS) -> int:

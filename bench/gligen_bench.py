@@ -1,4 +1,5 @@
-"""GLIGEN Suite benchmark: plain SD1.5, ComfyUI core GLIGEN, ours at tau 1.0 and 0.3, in one process.
+"""GLIGEN Suite benchmark: plain SD1.5, ComfyUI core GLIGEN, ours at tau 1.0 and 0.3, ours with a depth
+map and with the inpainting file, in one process.
 
     bench/run [--quick] [--device auto|cpu|gpu] [--sizes 256 512] [--steps N] [--reps N] [--budget-s S]
 
@@ -6,8 +7,9 @@ Order of work (see docs/performance.md):
 1. Load the random-weight full-size SD1.5 and encode the prompts.
 2. Warm up each variant with a 1-step run that measures its peak memory (plain first, before any
    GLIGEN weights are loaded; then ours; then core, whose peak also holds ours' weights) and
-   counts FLOPs (plain, ours at tau 1, core).
-3. Per size, interleaved timed repetitions plain, core, ours tau 1, ours tau 0.3, ...; medians.
+   counts FLOPs (plain, ours at tau 1, core); then the depth-map and inpainting variants.
+3. Per size, interleaved timed repetitions plain, core, ours tau 1, ours tau 0.3, depth, inpainting, ...;
+   medians.
 4. The table and the targets per size; the last line is RESULT for the largest size.
 """
 
@@ -101,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     from .workload import (
         Variant,
         core_variant,
+        depth_variant,
         fuser_weight_bytes,
+        inpaint_variant,
         load_host,
         ours_variants,
         plain_variant,
@@ -138,9 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     core = core_variant(host, boxes)
     for size in config.sizes:
         warm(core, size, count_flops=True)
+    # The other file kinds last: their peaks hold every GLIGEN model loaded so far (no memory target).
+    others = [depth_variant(host), inpaint_variant(host, boxes)]
+    for variant in others:
+        for size in config.sizes:
+            warm(variant, size, count_flops=False)
     log(f"warm-up runs done at {time.perf_counter() - start:.1f} s; peak memory by {memory.method}")
 
-    variants = [plain, core, ours1, ours03]
+    variants = [plain, core, ours1, ours03, *others]
 
     def time_left() -> float:
         if config.budget_s is None:

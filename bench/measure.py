@@ -102,7 +102,7 @@ def sample_timed(host: Host, variant: Variant, size: int, steps: int) -> RunTimi
     _synchronize(host.device)
     cpu_before = _cpu_seconds()
     start = time.perf_counter()
-    out = comfy.sample.sample(variant.model, noise, steps, CFG, SAMPLER, SCHEDULER, positive, host.negative,
+    out = comfy.sample.sample(variant.model_at(size), noise, steps, CFG, SAMPLER, SCHEDULER, positive, host.negative,
                               latent, denoise=1.0, disable_pbar=True, seed=SEED, callback=on_step)
     _synchronize(host.device)
     end = time.perf_counter()

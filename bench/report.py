@@ -5,12 +5,13 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from .flops import position_net_flops, sd15_fusers_flops
+from .flops import MAP_TOKENS, position_net_flops, sd15_fusers_flops
 from .measure import CONTENDED, RunTiming, WarmUp
 
-VARIANTS = ("plain", "core", "ours_tau1", "ours_tau03")
+VARIANTS = ("plain", "core", "ours_tau1", "ours_tau03", "ours_depth", "ours_inpaint")
 LABELS = {"plain": "plain SD1.5", "core": "ComfyUI core GLIGEN", "ours_tau1": "ours, tau = 1.0",
-          "ours_tau03": "ours, tau = 0.3"}
+          "ours_tau03": "ours, tau = 0.3", "ours_depth": "ours, depth map (file default, tau = 0.7)",
+          "ours_inpaint": "ours, inpainting (text-box file, every step)"}
 FUSER_MODULE = "GatedSelfAttentionDense"  # the class name of both ours and core's fusers
 POSITION_NET_MODULES = ("TextBoxPositionNet", "PositionNet")
 UNET_MODULE = "UNetModel"
@@ -47,6 +48,8 @@ class SizeSummary:
     core_fuser_flops_analytic: int
     step_flops: dict[str, int | None]
     grounded_fraction: float
+    map_fuser_flops_analytic: int  # the 16 fusers on 64 map tokens
+    fractions: dict[str, float]  # per variant: the share of the steps that run fusers
     peak_bytes: dict[str, int]
     fuser_bytes: int
     finite: bool
@@ -70,6 +73,22 @@ class SizeSummary:
     @property
     def floor1(self) -> float:
         return 1.0 + self.fuser_share
+
+    @property
+    def map_fuser_share(self) -> float:
+        """The fuser share of a spatial-map file: 64 grounding tokens instead of 30."""
+        return self.map_fuser_flops_analytic / self.plain_unet_flops
+
+    @property
+    def floor_depth(self) -> float:
+        """1 + (grounded steps / steps) x the map fusers' share (the first conv and the once-per-prompt
+        tokenizer and downsampler are left out: under 1 % of a step)."""
+        return 1.0 + self.fractions["ours_depth"] * self.map_fuser_share
+
+    @property
+    def floor_inpaint(self) -> float:
+        """1 + (grounded steps / steps) x share: the 9-channel conv and the re-imposition are element-wise."""
+        return 1.0 + self.fractions["ours_inpaint"] * self.fuser_share
 
     def over(self, a: str, b: str) -> float:
         """Median run time of variant a / that of variant b."""
@@ -121,6 +140,8 @@ def summarize(result: SizeResult) -> SizeSummary:
         core_fuser_flops=core_fuser, core_fuser_flops_analytic=sd15_fusers_flops(result.size, batch=2, core=True),
         step_flops={v: w.flops_total for v, w in result.warmups.items()},
         grounded_fraction=sum(grounded03) / len(grounded03),
+        map_fuser_flops_analytic=sd15_fusers_flops(result.size, batch=2, objects=MAP_TOKENS),
+        fractions={v: sum(g) / len(g) for v, g in result.grounded.items()},
         peak_bytes={v: w.peak_bytes for v, w in result.warmups.items()},
         fuser_bytes=result.fuser_bytes,
         finite=all(r.finite for r in result.runs),
@@ -150,10 +171,19 @@ def targets(s: SizeSummary, on_cpu: bool) -> list[Target]:
                f"{r1:.4f} vs floor {s.floor1:.4f} ({(r1 / s.floor1 - 1) * 100:+.1f}%)"),
         Target("core / ours tau 0.3 >= 1.25 (CPU)", c03 >= 1.25 if on_cpu else None, f"{c03:.4f}"),
         Target("core / ours tau 1.0 >= 1.0", c1 >= 1.0, f"{c1:.4f}"),
+        Target("ours, depth map, within 5% of its floor", s.over("ours_depth", "plain") <= s.floor_depth * 1.05,
+               _vs_floor(s.over("ours_depth", "plain"), s.floor_depth)),
+        Target("ours, inpainting, within 5% of its floor",
+               s.over("ours_inpaint", "plain") <= s.floor_inpaint * 1.05,
+               _vs_floor(s.over("ours_inpaint", "plain"), s.floor_inpaint)),
         Target("ours peak <= (plain + fuser weights) x 1.05", peak <= limit,
                f"{peak / GIB:.3f} GiB vs limit {limit / GIB:.3f} GiB "
                f"(plain {s.peak_bytes['plain'] / GIB:.3f} + fusers {s.fuser_bytes / GIB:.3f})"),
     ]
+
+
+def _vs_floor(ratio: float, floor: float) -> str:
+    return f"{ratio:.4f} vs floor {floor:.4f} ({(ratio / floor - 1) * 100:+.1f}%)"
 
 
 def _verdict(met: bool | None) -> str:
@@ -209,6 +239,9 @@ def format_size(s: SizeSummary, on_cpu: bool) -> str:
         f"{2 * position_net_flops() / 1e9:.2f} GFLOP per step",
         f"fuser_share = {s.fuser_share:.4f}; floor1 = 1 + share = {s.floor1:.4f}; floor03 = 1 + "
         f"{s.grounded_fraction:.3f} x share = {s.floor03:.4f} (tau 0.3 grounds {n_on} of {s.steps} steps)",
+        f"depth map: 64 tokens, share {s.map_fuser_share:.4f}, grounded {s.fractions['ours_depth']:.3f} of the steps: "
+        f"floor {s.floor_depth:.4f}; inpainting: grounded {s.fractions['ours_inpaint']:.3f}, floor "
+        f"{s.floor_inpaint:.4f} (both count the fusers only)",
     ]
     if not s.finite:
         lines.append("WARNING: some sampled latents are not finite")
@@ -228,5 +261,7 @@ def result_line(s: SizeSummary) -> str:
         "core_over_ours03": f"{s.over('core', 'ours_tau03'):.4f}",
         "core_over_ours1": f"{s.over('core', 'ours_tau1'):.4f}",
         "peak_mem_over_plain": f"{s.ours_peak / s.peak_bytes['plain']:.4f}",
+        "depth_over_plain": f"{s.over('ours_depth', 'plain'):.4f}", "floor_depth": f"{s.floor_depth:.4f}",
+        "inpaint_over_plain": f"{s.over('ours_inpaint', 'plain'):.4f}", "floor_inpaint": f"{s.floor_inpaint:.4f}",
     }
     return "RESULT " + " ".join(f"{k}={v}" for k, v in fields.items())

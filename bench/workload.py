@@ -1,4 +1,4 @@
-"""What is benchmarked: a random-weight full-size SD1.5, one 30-object layout, four ways to sample it.
+"""What is benchmarked: a random-weight full-size SD1.5, one 30-object layout, six ways to sample it.
 
 Variants (all through ComfyUI's real sampler, same prompt conds, same noise):
 - `plain`: the base model, no GLIGEN.
@@ -6,6 +6,10 @@ Variants (all through ComfyUI's real sampler, same prompt conds, same noise):
   (core copies them into the negative and runs its fusers on every step, for cond and uncond).
 - `ours_tau1`: GLIGEN Suite's Apply with grounding on every step (`BetaSchedule.constant()`).
 - `ours_tau03`: the same with the authors' default, grounding for the first 30 % of the steps.
+- `ours_depth`: a spatial-map file (depth): a depth map through Map Encode, the file's default schedule
+  (the authors' 0.7), 64 map tokens, the widened first conv while grounding is on.
+- `ours_inpaint`: the text-box inpainting file on a picture's latent, the 30 boxes repainted, grounding
+  and the 9-channel first conv on every step, the known region re-imposed at every step.
 
 Building anything here imports ComfyUI; call `devkit.comfy_host.import_comfy()` first.
 """
@@ -23,6 +27,10 @@ import torch
 PROMPT = "a cluttered living room with many objects, photo, highly detailed"
 NEGATIVE_PROMPT = "blurry, low quality"
 GLIGEN_FILE = "bench_gligen_sd15_textbox_seed0_v1.safetensors"
+# Full-size random stand-ins for the depth and text-box inpainting files; the loader tells the depth file
+# from the canny one (same shapes) by the word "depth" in its name.
+STAND_IN_FILES = {"depth": "bench_gligen_sd15_depth_seed0_v1.safetensors",
+                  "text-box+inpainting": "bench_gligen_sd15_inpainting_text_box_seed0_v1.safetensors"}
 GRID = 32  # boxes lie on a 1/32 grid: multiples of 8 pixels at 256, so core's //8 loses nothing
 COLORS = ["red", "blue", "green", "yellow", "black", "white"]
 THINGS = ["cube", "ball", "lamp", "chair", "vase"]
@@ -69,6 +77,23 @@ def cached_gligen_file() -> Path:
     return cached_file(GLIGEN_FILE, lambda path: write_safetensors(text_box_state_dict(SD15_BLOCKS, seed=0), path))
 
 
+def cached_stand_in(kind: str) -> Path:
+    """A random-weight full-size file of a devkit stand-in kind ("depth", "text-box+inpainting"), built once."""
+    from devkit.file_cache import cached_file
+    from devkit.gligen_checkpoints import SD15_BLOCKS, stand_in_state_dict, write_safetensors
+
+    return cached_file(STAND_IN_FILES[kind],
+                       lambda path: write_safetensors(stand_in_state_dict(kind, SD15_BLOCKS, seed=0), path))
+
+
+def depth_map(size: int = 256) -> torch.Tensor:
+    """A synthetic depth map as a ComfyUI IMAGE (1, size, size, 3): a floor plane plus two near blobs."""
+    ramp = torch.linspace(0.1, 0.9, size).view(size, 1).expand(size, size)
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    blobs = sum(torch.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 0.02) for cx, cy in ((0.3, 0.6), (0.7, 0.4)))
+    return (ramp + blobs).clamp(0, 1).view(1, size, size, 1).expand(1, size, size, 3).contiguous()
+
+
 @dataclass
 class Host:
     """The loaded base model and CLIP, with the prompt conds every variant shares."""
@@ -112,6 +137,11 @@ class Variant:
     grounded_steps: Callable[[int], list[bool]]  # per step of a run of n steps: do fusers run?
     gligen: Any = None  # the GLIGEN ModelPatcher the variant adds (None for plain)
     extra: dict[str, Any] = field(default_factory=dict)
+    model_for_size: Callable[[int], Any] | None = None  # a MODEL per image size (inpainting: the picture's size)
+
+    def model_at(self, size: int) -> Any:
+        """The MODEL that samples a size x size image."""
+        return self.model if self.model_for_size is None else self.model_for_size(size)
 
 
 def plain_variant(host: Host) -> Variant:
@@ -133,10 +163,48 @@ def ours_variants(host: Host, boxes: list[Box]) -> tuple[Variant, Variant]:
     for name, label, schedule in (("ours_tau1", "ours, tau = 1.0", BetaSchedule.constant()),
                                   ("ours_tau03", "ours, tau = 0.3", BetaSchedule.hard_cut(0.3))):
         model = apply_grounding(host.model, gligen, grounding, schedule)
-        out.append(Variant(name, label, model, lambda _size: host.positive,
-                           lambda n, s=schedule: [s.beta_at(i, n) != 0.0 for i in range(n)], gligen,
+        out.append(Variant(name, label, model, lambda _size: host.positive, _steps_with_beta(schedule), gligen,
                            {"schedule": schedule}))
     return out[0], out[1]
+
+
+def _steps_with_beta(schedule: Any) -> Callable[[int], list[bool]]:
+    return lambda n: [schedule.beta_at(i, n) != 0.0 for i in range(n)]
+
+
+def depth_variant(host: Host) -> Variant:
+    """The depth-map file with a synthetic depth map and the file's own default schedule (the authors' 0.7)."""
+    from gligen_suite.nodes.apply_node import apply_grounding
+    from gligen_suite.nodes.loader_node import load_gligen_patcher
+    from gligen_suite.nodes.map_encode_node import map_grounding
+
+    gligen = load_gligen_patcher(str(cached_stand_in("depth")))
+    schedule = gligen.model.default_schedule
+    model = apply_grounding(host.model, gligen, map_grounding(depth_map()), None)
+    return Variant("ours_depth", "ours, depth map", model, lambda _size: host.positive, _steps_with_beta(schedule),
+                   gligen, {"schedule": schedule})
+
+
+def inpaint_variant(host: Host, boxes: list[Box]) -> Variant:
+    """The text-box inpainting file on a random picture latent, the 30 boxes repainted, grounding on every step."""
+    from gligen_suite.gligen_model.inpainting import InpaintImage
+    from gligen_suite.nodes.apply_node import apply_grounding
+    from gligen_suite.nodes.loader_node import load_gligen_patcher
+    from gligen_suite.nodes.text_box_encode_node import encode_layout
+
+    gligen = load_gligen_patcher(str(cached_stand_in("text-box+inpainting")))
+    grounding = encode_layout(host.clip, layout_json(boxes, 256))
+    schedule = gligen.model.default_schedule
+    models: dict[int, Any] = {}
+
+    def model_for_size(size: int) -> Any:
+        if size not in models:  # the picture to edit has the sampled image's size
+            latent = torch.randn(1, 4, size // 8, size // 8, generator=torch.Generator().manual_seed(size))
+            models[size] = apply_grounding(host.model, gligen, grounding, None, inpaint=InpaintImage(latent))
+        return models[size]
+
+    return Variant("ours_inpaint", "ours, inpainting", host.model, lambda _size: host.positive,
+                   _steps_with_beta(schedule), gligen, {"schedule": schedule}, model_for_size)
 
 
 def core_variant(host: Host, boxes: list[Box]) -> Variant:
