@@ -7,7 +7,11 @@ and run. The files it references are provided under those names: the tiny random
 transformer blocks (`gligen_name`; the published files have 16 full-size fusers and would not fit
 the stand-in), a random CLIP ViT-L/14 that also carries a text projection, like openai's full CLIP
 file (`clip_name` of CLIPVisionLoader, and the GLIGEN loader's `image_projection`), and a random
-picture for LoadImage's `image`.
+picture for LoadImage's `image` (for a name that says "semantic" or "ade20k", a random ADE20K
+class-index map: grey values 0..150).
+
+Every kind of GLIGEN file (the ten official files) runs at least once: in the example made for it, or
+in the example for the nearest kind of input with only the Loader's file swapped (KIND_RUNS).
 
 A GLIGEN prompt must leave the base model as it found it: after the grounded workflow, the same
 graph without the GLIGEN nodes gives the same pixels as on a server that never ran GLIGEN.
@@ -29,8 +33,13 @@ from devkit.clip_vision_checkpoints import cached_vit_l14_file
 from devkit.comfy_host import REPO_ROOT
 from devkit.comfy_server import PACK_DIR_NAME, ComfyServer, PromptFailed, PromptRejected
 from devkit.gligen_checkpoints import stand_in_kind, stand_in_state_dict, write_safetensors
+from devkit.pack import import_pack
 from devkit.sd15_checkpoints import cached_sd15_checkpoint, sd15_transformer_blocks
 from devkit.workflow_to_api import ui_to_api
+
+import_pack()
+from gligen_suite.gligen_model.spatial_maps import SEMANTIC_CLASSES  # noqa: E402
+from gligen_suite.gligen_model.variants import Variant  # noqa: E402
 
 pytestmark = pytest.mark.server
 
@@ -45,10 +54,26 @@ PROJECTION_INPUT = ("GLIGENSuite_Loader", "image_projection")
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", ".gguf")
 SIZE = 128  # EmptyLatentImage width/height for the test runs
 PICTURE_SHAPE = (96, 128, 3)  # the stand-in for every input picture (an inpainting example samples at its size)
+INDEX_MAP_WORDS = ("semantic", "ade20k")  # a LoadImage name holding one of these gets a class-index map
 # KSampler steps for the test runs. Grounding runs for int(fraction * steps) steps (the authors' rounding),
 # so the text-box example's 0.3 grounds 1 of 4 steps, but none of 3.
 STEPS = 4
 GLIGEN_PREFIX = "GLIGENSuite_"
+# stand_in_kind -> (example, the official file swapped into its Loader, or None: the example's own file).
+# HED reads edges like canny; normal and depth maps are both RGB pictures; the text-image inpainting file
+# takes phrases alone, as the text-box one does.
+KIND_RUNS: dict[str, tuple[str, str | None]] = {
+    "text-box": ("gligen_text_box", None),
+    "text-image-box": ("gligen_image_objects", None),
+    "keypoint": ("gligen_keypoints", None),
+    "hed": ("gligen_canny_edges", "gligen-generation-hed.bin"),
+    "canny": ("gligen_canny_edges", None),
+    "depth": ("gligen_depth_map", None),
+    "normal": ("gligen_depth_map", "gligen-generation-normal.bin"),
+    "semantic": ("gligen_semantic_map", None),
+    "text-box+inpainting": ("gligen_inpainting", None),
+    "text-image-box+inpainting": ("gligen_inpainting", "gligen-inpainting-text-image-box.bin"),
+}
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -129,9 +154,15 @@ class StandIns:
         if folder == "clip_vision":
             return cached_vit_l14_file()
         if folder == "input":
-            picture = self.root / "picture.png"
+            index_map = any(word in name.lower() for word in INDEX_MAP_WORDS)
+            picture = self.root / ("index_map.png" if index_map else "picture.png")
             if not picture.exists():
-                pixels = np.random.default_rng(0).integers(0, 256, PICTURE_SHAPE, dtype=np.uint8)
+                rng = np.random.default_rng(0)
+                if index_map:  # class numbers 0..150 as grey values, the same in all three channels
+                    classes = rng.integers(0, SEMANTIC_CLASSES + 1, PICTURE_SHAPE[:2], dtype=np.uint8)
+                    pixels = np.repeat(classes[..., None], PICTURE_SHAPE[2], axis=2)
+                else:
+                    pixels = rng.integers(0, 256, PICTURE_SHAPE, dtype=np.uint8)
                 Image.fromarray(pixels).save(picture)
             return picture
         if folder == "gligen":
@@ -168,22 +199,28 @@ class Runs:
 
     def __init__(self, server: ComfyServer, object_info: dict[str, Any], stand_ins: StandIns) -> None:
         self.server, self.object_info, self.stand_ins = server, object_info, stand_ins
-        self._results: dict[Path, tuple[dict[str, Any], np.ndarray, np.ndarray | None]] = {}
+        self._results: dict[tuple[Path, str | None], tuple[dict[str, Any], np.ndarray, np.ndarray | None]] = {}
 
-    def api(self, path: Path) -> dict[str, dict[str, Any]]:
+    def api(self, path: Path, gligen_name: str | None = None) -> dict[str, dict[str, Any]]:
+        """The example's test prompt, its models provided; gligen_name: the file its Loader loads instead."""
         api = to_test_api(load_workflow(path), self.object_info)
+        if gligen_name is not None:
+            for node in api.values():
+                if node["class_type"] == f"{GLIGEN_PREFIX}Loader":
+                    node["inputs"]["gligen_name"] = gligen_name
         self.stand_ins.provide(self.server, referenced_models(api))
         return api
 
-    def get(self, path: Path) -> tuple[dict[str, Any], np.ndarray, np.ndarray | None]:
+    def get(self, path: Path, gligen_name: str | None = None) -> tuple[dict[str, Any], np.ndarray, np.ndarray | None]:
         """(API prompt, grounded pixels, pixels of the GLIGEN-less prompt run right after; None if no Apply)."""
-        if path not in self._results:
-            api = self.api(path)
+        key = (path, gligen_name)
+        if key not in self._results:
+            api = self.api(path, gligen_name)
             grounded = run_pixels(self.server, api)
             has_apply = any(n["class_type"] == f"{GLIGEN_PREFIX}Apply" for n in api.values())
             plain = run_pixels(self.server, without_gligen(api)) if has_apply else None
-            self._results[path] = (api, grounded, plain)
-        return self._results[path]
+            self._results[key] = (api, grounded, plain)
+        return self._results[key]
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +232,16 @@ def needs_apply(plain: np.ndarray | None) -> np.ndarray:
     if plain is None:
         pytest.skip("the workflow has no GLIGEN Apply node")
     return plain
+
+
+def assert_not_constant(pixels: np.ndarray) -> None:
+    assert int(pixels.max()) - int(pixels.min()) > 8, "constant image"
+    assert pixels.std() > 2.0, "nearly constant image"
+
+
+def assert_grounding_changed(plain: np.ndarray, grounded: np.ndarray) -> None:
+    assert plain.shape == grounded.shape
+    assert np.abs(plain.astype(int) - grounded.astype(int)).max() > 8, "grounding did not change the image"
 
 
 # ---------------------------------------------------------------------------------------- tests
@@ -247,8 +294,7 @@ def test_example_workflow_runs(runs: Runs, server: ComfyServer, path: Path) -> N
     assert any(n["class_type"].startswith(GLIGEN_PREFIX) for n in api.values()), "example uses no pack node"
     samples_a_picture = not any(n["class_type"] == "EmptyLatentImage" for n in api.values())
     assert grounded.shape == (PICTURE_SHAPE if samples_a_picture else (SIZE, SIZE, 3))
-    assert int(grounded.max()) - int(grounded.min()) > 8, "constant image"
-    assert grounded.std() > 2.0, "nearly constant image"
+    assert_not_constant(grounded)
     # NaN/inf latents become a uint8 image silently; numpy warns while SaveImage casts them
     assert "invalid value encountered" not in server.log_text()
 
@@ -256,9 +302,28 @@ def test_example_workflow_runs(runs: Runs, server: ComfyServer, path: Path) -> N
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_grounding_changes_the_image(runs: Runs, path: Path) -> None:
     _, grounded, plain = runs.get(path)
-    plain = needs_apply(plain)
-    assert plain.shape == grounded.shape
-    assert np.abs(plain.astype(int) - grounded.astype(int)).max() > 8
+    assert_grounding_changed(needs_apply(plain), grounded)
+
+
+def test_every_kind_of_gligen_file_has_a_run() -> None:
+    """The ten official files: every variant, and the two inpainting ones."""
+    assert {kind.partition("+")[0] for kind in KIND_RUNS} == {v.value for v in Variant}
+    assert {kind for kind in KIND_RUNS if kind.endswith("+inpainting")} == {"text-box+inpainting",
+                                                                           "text-image-box+inpainting"}
+
+
+@pytest.mark.parametrize(("kind", "example", "gligen_name"), [(k, *run) for k, run in KIND_RUNS.items()],
+                         ids=list(KIND_RUNS))
+def test_every_kind_of_gligen_file_grounds_an_example(runs: Runs, kind: str, example: str,
+                                                      gligen_name: str | None) -> None:
+    """Each kind runs through a real server: in its own example (the run above, cached), or in the example
+    for the nearest kind of input with only the Loader's file swapped."""
+    path = REPO_ROOT / "example_workflows" / f"{example}.json"
+    api, grounded, plain = runs.get(path, gligen_name)
+    (loader,) = [n for n in api.values() if n["class_type"] == f"{GLIGEN_PREFIX}Loader"]
+    assert stand_in_kind(loader["inputs"]["gligen_name"]) == kind
+    assert_not_constant(grounded)
+    assert_grounding_changed(needs_apply(plain), grounded)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
