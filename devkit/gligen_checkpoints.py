@@ -166,3 +166,64 @@ def stand_in_state_dict(kind: str, blocks: list[tuple[str, int]], seed: int = 0)
     """Random weights for a stand_in_kind()."""
     variant, _, inpainting = kind.partition("+")
     return variant_state_dict(blocks, variant, seed=seed, inpainting=bool(inpainting))
+
+
+# The authors' training configs (gligen/GLIGEN configs/*.yaml) per variant: yaml file, module stem of its
+# grounding tokenizer (`ldm.modules.diffusionmodules.<stem>_grounding_net.PositionNet`) and downsampler
+# (`<stem>_grounding_downsampler.GroundingDownsampler`), their params (None: no downsampler), its training set.
+_MAP_TOKENIZER = {"resize_input": 256, "out_dim": 768}
+_MAP_DOWNSAMPLER = {"resize_input": 256, "out_dim": 8}
+OFFICIAL_CONFIGS: dict[str, tuple[str, str, dict[str, Any], dict[str, Any] | None, str]] = {
+    "text-box": ("GoldG+SBU+CC3M+O365_box_text", "text", {"in_dim": 768, "out_dim": 768}, None, "CC3MGrounding"),
+    "text-image-box": ("GoldG+SBU+CC3M+O365_box_text_image", "text_image", {"in_dim": 768, "out_dim": 768}, None,
+                       "CC3MGrounding"),
+    "keypoint": ("coco2017K", "keypoint", {"max_persons_per_image": 8, "out_dim": 768}, None, "COCO2017Keypoint"),
+    "hed": ("cc3m_hed", "hed", _MAP_TOKENIZER, {"out_dim": 1}, "CC3MGroundingHed"),
+    "canny": ("cc3m_canny", "canny", _MAP_TOKENIZER, _MAP_DOWNSAMPLER, "CC3MGroundingCanny"),
+    "depth": ("cc3m_depth", "depth", _MAP_TOKENIZER, _MAP_DOWNSAMPLER, "CC3MGroundingDepth"),
+    "normal": ("diode_normal", "normal", _MAP_TOKENIZER, _MAP_DOWNSAMPLER, "DIODENormal"),
+    "semantic": ("ade_sem", "sem", {"in_dim": 152, **_MAP_TOKENIZER}, {"in_dim": 152, **_MAP_DOWNSAMPLER},
+                 "ADESemantic"),
+}
+
+
+def official_config_dict(kind: str) -> dict[str, Any]:
+    """The `config_dict` of an official file of a stand_in_kind(), as plain dicts: what the authors' main.py
+    saves (vars() of the OmegaConf config, so the config sits under "_content"): the variant's yaml, merged with
+    main.py's command-line defaults; inpainting runs set `inpaint_mode` there and in the UNet's params (the
+    README: the yaml is the same for generation and inpainting)."""
+    variant, _, inpainting = kind.partition("+")
+    yaml, stem, tokenizer, downsampler, dataset = OFFICIAL_CONFIGS[variant]
+    modules = "ldm.modules.diffusionmodules"
+    unet: dict[str, Any] = {
+        "image_size": 64, "in_channels": 4, "out_channels": 4, "model_channels": 320,
+        "attention_resolutions": [4, 2, 1], "num_res_blocks": 2, "channel_mult": [1, 2, 4, 4], "num_heads": 8,
+        "transformer_depth": 1, "context_dim": 768, "fuser_type": "gatedSA", "use_checkpoint": True,
+        "grounding_tokenizer": {"target": f"{modules}.{stem}_grounding_net.PositionNet", "params": dict(tokenizer)}}
+    content: dict[str, Any] = {
+        "diffusion": {"target": "ldm.models.diffusion.ldm.LatentDiffusion",
+                      "params": {"linear_start": 0.00085, "linear_end": 0.012, "timesteps": 1000}},
+        "model": {"target": f"{modules}.openaimodel.UNetModel", "params": unet},
+        "autoencoder": {"target": "ldm.models.autoencoder.AutoencoderKL", "params": {
+            "scale_factor": 0.18215, "embed_dim": 4, "ddconfig": {
+                "double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
+                "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0}}},
+        "text_encoder": {"target": "ldm.modules.encoders.modules.FrozenCLIPEmbedder"},
+        "train_dataset_names": {dataset: {"image_size": 512, "random_flip": True}},
+        "grounding_tokenizer_input": {"target": f"grounding_input.{stem}_grounding_tokinzer_input.GroundingNetInput"},
+    }
+    if downsampler is not None:
+        unet["grounding_downsampler"] = {"target": f"{modules}.{stem}_grounding_downsampler.GroundingDownsampler",
+                                         "params": dict(downsampler)}
+        content["grounding_downsampler_input"] = {
+            "target": f"grounding_input.{stem}_grounding_downsampler_input.GroundingDSInput"}
+    if inpainting:
+        unet["inpaint_mode"] = True
+    content.update({  # main.py's argparse defaults, merged in by config.update(vars(args))
+        "DATA_ROOT": "DATA", "OUTPUT_ROOT": "OUTPUT", "name": "test", "seed": 123, "local_rank": 0,
+        "yaml_file": f"configs/{yaml}.yaml", "base_learning_rate": 5e-5, "weight_decay": 0.0, "warmup_steps": 10000,
+        "scheduler_type": "constant", "batch_size": 2, "workers": 1, "official_ckpt_name": "sd-v1-4.ckpt",
+        "ckpt": None, "inpaint_mode": bool(inpainting), "randomize_fg_mask": False, "random_add_bg_mask": False,
+        "enable_ema": False, "ema_rate": 0.9999, "total_iters": 500000, "save_every_iters": 5000,
+        "disable_inference_in_training": False, "distributed": False, "total_batch_size": 2})
+    return {"_content": content}

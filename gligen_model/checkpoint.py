@@ -115,7 +115,7 @@ def load_gligen_checkpoint(path: str | Path, variant: Variant | None = None) -> 
 
 def parse_gligen_state_dict(raw: dict[str, Any], name: str, variant: Variant | None = None) -> GligenCheckpoint:
     """Turn any published layout's top-level dict into a GligenCheckpoint."""
-    hints = " ".join(config_strings(raw.get("config_dict"))) if isinstance(raw, dict) else ""
+    hints = " ".join(grounding_targets(raw.get("config_dict"))) if isinstance(raw, dict) else ""
     state, container = _unwrap(raw, name)
     fuser_keys = {k: v for k, v in state.items() if FUSER_KEY.match(k)}
     if not fuser_keys:
@@ -147,8 +147,9 @@ def parse_gligen_state_dict(raw: dict[str, Any], name: str, variant: Variant | N
 
 
 def config_strings(config: Any) -> list[str]:
-    """Every string inside a file's training config (plain dicts, or OmegaConf objects read as inert
-    placeholders), e.g. "ldm.modules.diffusionmodules.canny_grounding_net.PositionNet". Bounded walk."""
+    """The string values inside a file's training config (plain dicts, or OmegaConf objects read as inert
+    placeholders), e.g. "ldm.modules.diffusionmodules.canny_grounding_net.PositionNet". Keys are left out
+    (every UNet config has `transformer_depth`). Bounded walk."""
     found: list[str] = []
     stack, visited = [config], 0
     while stack and visited < CONFIG_WALK_LIMIT:
@@ -157,12 +158,19 @@ def config_strings(config: Any) -> list[str]:
         if isinstance(item, str):
             found.append(item[:300])
         elif isinstance(item, dict):
-            stack += [*item.keys(), *item.values()]
+            stack += list(item.values())
         elif isinstance(item, (list, tuple)):
             stack += list(item)
         elif hasattr(item, "__dict__") and not isinstance(item, torch.Tensor):
             stack += list(vars(item).values())
     return found
+
+
+def grounding_targets(config: Any) -> list[str]:
+    """The config's module paths of the grounding tokenizer, downsampler and their inputs (the strings
+    that name the map kind, e.g. "..depth_grounding_downsampler.GroundingDownsampler"); free-text values
+    such as the run's name are left out."""
+    return [text for text in config_strings(config) if "grounding" in text.lower() and " " not in text]
 
 
 def detect_variant(position_net: dict[str, torch.Tensor], name: str,

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from devkit.gligen_checkpoints import SD15_BLOCKS, official_container, variant_state_dict
+from devkit.gligen_checkpoints import SD15_BLOCKS, official_config_dict, official_container, variant_state_dict
 from devkit.input_errors import message_for
 from devkit.pack import import_pack
 
@@ -215,6 +215,18 @@ def test_canny_and_depth_are_told_apart_by_config_then_name_then_the_users_choic
     assert chosen.variant is Variant.DEPTH
     wrong = message_for(lambda: parse_gligen_state_dict(official_container(state), "x.bin", Variant.NORMAL))
     assert "cannot be read as normal" in wrong
+
+
+@pytest.mark.parametrize("variant", ["canny", "depth"])
+def test_the_authors_whole_config_names_the_map_kind(variant: str) -> None:
+    """Their config also holds keys like `transformer_depth` and a free-text run name: only the grounding
+    modules' paths count."""
+    state = variant_state_dict(SD15_BLOCKS[:1], variant, seed=1)
+    config = official_config_dict(variant)
+    config["_content"]["name"] = "canny_vs_depth"
+    assert "transformer_depth" in config["_content"]["model"]["params"]
+    parsed = parse_gligen_state_dict(official_container(state, config), "diffusion_pytorch_model.bin")
+    assert parsed.variant is Variant(variant)
 
 
 @pytest.mark.bad_input
