@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--reps", type=int, help="most interleaved repetitions per size")
     parser.add_argument("--budget-s", type=float,
                         help="start another repetition only if it fits before this many seconds from the start "
-                             "(default: 280 with --quick on the CPU, none otherwise)")
+                             "(default: 420 with --quick on the CPU, none otherwise)")
     args = parser.parse_args(argv)
     device = args.device
     if device == "auto":
@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         device = "gpu" if torch.cuda.is_available() else "cpu"
     on_cpu = device == "cpu"
     if args.quick:
-        sizes, steps, reps, budget = (256,), 3 if on_cpu else 10, 3 if on_cpu else 5, 280.0 if on_cpu else None
+        sizes, steps, reps, budget = (256,), 3 if on_cpu else 10, 3 if on_cpu else 5, 420.0 if on_cpu else None
     else:
         sizes, steps, reps, budget = (256, 512), 10 if on_cpu else 20, 3 if on_cpu else 10, None
     config = Config(tuple(args.sizes or sizes), args.steps or steps, args.reps or reps,
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         result = warm_up(host, variant, size, memory, count_flops)
         warmups[variant.name, size] = result
         flops = "" if result.flops_total is None else f", {result.flops_total / 1e9:.1f} GFLOP"
-        log(f"  warm-up {variant.name:<10} {size}: peak {result.peak_bytes / 2**30:.3f} GiB{flops}")
+        log(f"  warm-up {variant.name:<12} {size}: peak {result.peak_bytes / 2**30:.3f} GiB{flops}")
 
     plain = plain_variant(host)
     for size in config.sizes:  # before any GLIGEN weights are in memory

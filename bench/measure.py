@@ -197,7 +197,7 @@ def timed_reps(host: Host, variants: list[Variant], size: int, steps: int, max_r
                 run = sample_timed(host, variant, size, steps)
                 runs.append(run)
                 others = "" if run.others_cpu is None else f"  (other processes: {run.others_cpu:.0%} of the CPUs)"
-                log(f"  size {size} rep {rep + 1} {variant.name:<10} {run.total_s:8.2f} s  steps "
+                log(f"  size {size} rep {rep + 1} {variant.name:<12} {run.total_s:8.2f} s  steps "
                     + " ".join(f"{s:.2f}" for s in run.step_s) + others + ("  contended" if run.contended else ""))
                 fastest = min(r.total_s for r in runs if r.variant == variant.name)
                 if not run.contended or attempt == MAX_RETRIES or fastest > time_left():
