@@ -18,6 +18,16 @@ import torch
 FIRST_CONV_PREFIX = "conv_in."
 
 
+def tiny_sd15_unet() -> Any:
+    """The tiny random SD1.5 test checkpoint's UNet as a ComfyUI ModelPatcher (no CLIP, no VAE)."""
+    import comfy.sd
+
+    from .sd15_checkpoints import cached_sd15_checkpoint
+
+    return comfy.sd.load_checkpoint_guess_config(
+        str(cached_sd15_checkpoint(tiny=True)), output_vae=False, output_clip=False)[0]
+
+
 def is_gligen_key(key: str) -> bool:
     """A fuser or position-net tensor (diffusers names)."""
     return ".fuser." in key or key.startswith("position_net.")

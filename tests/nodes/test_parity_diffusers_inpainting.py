@@ -24,10 +24,9 @@ import pytest
 import torch
 
 from devkit.comfy_host import import_comfy
-from devkit.diffusers_oracle import gated_unet_like
+from devkit.diffusers_oracle import gated_unet_like, tiny_sd15_unet
 from devkit.gligen_checkpoints import write_safetensors
 from devkit.pack import import_pack
-from devkit.sd15_checkpoints import cached_sd15_checkpoint
 
 pytestmark = pytest.mark.parity
 
@@ -51,10 +50,7 @@ class Oracle:
 def oracle(tmp_path_factory: pytest.TempPathFactory) -> Oracle:
     import_comfy()
     import_pack()
-    import comfy.sd
-
-    comfy_model = comfy.sd.load_checkpoint_guess_config(
-        str(cached_sd15_checkpoint(tiny=True)), output_vae=False, output_clip=False)[0]
+    comfy_model = tiny_sd15_unet()
     unet, gligen = gated_unet_like(comfy_model, seed=SEED, sample_size=LATENT, in_channels=INPAINT_IN_CHANNELS)
     assert tuple(gligen["conv_in.weight"].shape)[:2] == (320, INPAINT_IN_CHANNELS)
     path = tmp_path_factory.mktemp("gligen") / "gligen-inpainting-text-box.safetensors"

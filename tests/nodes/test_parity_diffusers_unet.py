@@ -18,10 +18,10 @@ import pytest
 import torch
 
 from devkit.comfy_host import import_comfy
-from devkit.diffusers_oracle import gated_unet_like
+from devkit.diffusers_oracle import gated_unet_like, tiny_sd15_unet
 from devkit.gligen_checkpoints import write_safetensors
 from devkit.pack import import_pack
-from devkit.sd15_checkpoints import cached_sd15_checkpoint, sd15_transformer_blocks
+from devkit.sd15_checkpoints import sd15_transformer_blocks
 
 pytestmark = pytest.mark.parity
 
@@ -45,10 +45,7 @@ class Pair:
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
     import_comfy()
     import_pack()
-    import comfy.sd
-
-    comfy_model = comfy.sd.load_checkpoint_guess_config(
-        str(cached_sd15_checkpoint(tiny=True)), output_vae=False, output_clip=False)[0]
+    comfy_model = tiny_sd15_unet()
     assert all(v.dtype == torch.float32 for v in comfy_model.model.diffusion_model.state_dict().values())
     unet, gligen = gated_unet_like(comfy_model, seed=SEED, sample_size=LATENT)
     fuser_blocks = {k.split(".transformer_blocks.")[0] for k in gligen if ".fuser." in k}
