@@ -5,7 +5,7 @@ import { test } from "node:test";
 
 import { MAX_CANVAS, PALETTE, STANDING_PERSON } from "../../web/js/editor/constants.js";
 import {
-  colorOf, emptyLayout, isHexColor, newObject, newPerson, nextColor, parseLayout, pinColors, serializeLayout,
+  colorOf, emptyLayout, isHexColor, isLocked, newObject, newPerson, nextColor, parseLayout, pinColors, serializeLayout,
 } from "../../web/js/editor/layout_model.js";
 
 const FIXTURES = JSON.parse(readFileSync(new URL("./fixtures/canonical_layouts.json", import.meta.url), "utf8"));
@@ -144,4 +144,57 @@ test("newPerson: the standing person, moved to centreX and kept inside the canva
   assert.equal(edge.keypoints[9][0], 1); // left wrist, 326 px + 0.45 of the canvas
   assert.equal(edge.keypoints[10][0], 186 / 512 + 0.45);
   assert.ok(newPerson([], -1).keypoints.every(([x, y], i) => x === 0 && y === STANDING_PERSON[i][1] / 512));
+});
+
+test("only \"locked\": true locks; other values stay in the text as they are (as a colour not #rrggbb does)", () => {
+  assert.ok(isLocked({ locked: true }));
+  for (const locked of ["yes", "true", 1, {}, [], false, null, undefined]) {
+    assert.ok(!isLocked({ locked }), String(locked));
+  }
+  const text = layoutText({ objects: [{ phrase: "a", box: [0, 0, 8, 8], color: "red", locked: "yes" }] });
+  assert.equal(canonical(text), '{"version":1,"width":8,"height":8,"objects":[{"phrase":"a","box":[0,0,8,8],' +
+    '"color":"red","locked":"yes"}]}');
+});
+
+test("widget values and texts the editor refuses, each with a short message", () => {
+  assert.equal(errorOf(null), "the widget holds null, not text");
+  assert.equal(errorOf(undefined), "the widget holds undefined, not text");
+  assert.equal(errorOf(512), "the widget holds a number, not text");
+  assert.equal(errorOf({ version: 1 }), "the widget holds an object, not text");
+  assert.equal(errorOf(" ".repeat(1_000_001)), "1,000,001 characters; a layout has at most 1,000,000");
+  const deep = (depth) => layoutText({ objects: [{ phrase: "a", box: [0, 0, 8, 8], name: "N" }] })
+    .replace('"N"', "[".repeat(depth - 3) + "]".repeat(depth - 3)); // the object's name is at depth 3
+  assert.equal(errorOf(deep(100)), undefined);
+  assert.equal(errorOf(deep(101)), "nested more than 100 levels deep");
+  assert.equal(errorOf(layoutText({ name: "[[[[".repeat(40) })), undefined); // brackets in strings do not count
+  assert.equal(errorOf(layoutText({ name: '\\"[['.repeat(60) })), undefined); // nor after an escaped quote
+  assert.equal(errorOf(JSON.stringify({ version: "v".repeat(1000) })), `schema version "${"v".repeat(38)}…, not 1`);
+  assert.match(errorOf(`{"phrase": "${"x".repeat(1000)}`), /^not valid JSON \(.{1,160}\)$/);
+});
+
+test("byte-order marks in front of the text are dropped, as the node does", () => {
+  for (const lead of ["\ufeff", " \ufeff\n\ufeff"]) {
+    assert.equal(canonical(`${lead}${layoutText({ objects: [] })}`), '{"version":1,"width":8,"height":8,"objects":[]}');
+  }
+  assert.match(errorOf(`{"version": 1,\ufeff "width": 8, "height": 8}`), /^not valid JSON/); // elsewhere: not JSON
+});
+
+test("coordinates more than 1e9 pixels off the canvas and lists far over the model's limits are refused", () => {
+  const box = (x1) => layoutText({ objects: [{ phrase: "a", box: [0, 0, x1, 8] }] });
+  assert.equal(errorOf(box(1e9)), undefined);
+  assert.equal(errorOf(box(1e9 + 1)), "object 1 has a box more than 1,000,000,000 pixels off the canvas");
+  assert.equal(errorOf(layoutText({ persons: [{ keypoints: [[-1e300, 0], ...Array(16).fill(null)] }] })),
+    "person 1 has a keypoint more than 1,000,000,000 pixels off the canvas");
+  const objects = (n) => layoutText({ objects: Array(n).fill({ phrase: "a", box: [0, 0, 8, 8] }) });
+  assert.equal(errorOf(objects(300)), undefined); // a few too many for the node: deleted in the editor
+  assert.equal(errorOf(objects(301)), "301 objects; GLIGEN takes at most 30");
+  const persons = (n) => layoutText({ persons: Array(n).fill({ keypoints: [[1, 1], ...Array(16).fill(null)] }) });
+  assert.equal(errorOf(persons(80)), undefined);
+  assert.equal(errorOf(persons(81)), "81 persons; the keypoint model takes at most 8");
+});
+
+test("a \"__proto__\" key is kept like any other key (the node then names it)", () => {
+  const text = '{"version":1,"width":8,"height":8,"objects":[{"phrase":"a","box":[0,0,8,8],"__proto__":[1]}],' +
+    '"__proto__":{"objects":5}}';
+  assert.equal(canonical(text), text);
 });

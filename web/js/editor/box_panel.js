@@ -4,6 +4,7 @@
 import { button, el, numberInput } from "./dom.js";
 import { pinColors } from "./layout_model.js";
 import { entryRow } from "./row_controls.js";
+import { hasBidiControls } from "./text.js";
 
 export class BoxPanel {
   constructor(editor, container) {
@@ -86,8 +87,19 @@ export class BoxPanel {
 
   /** A hint for the status line, or "". */
   hint() {
-    const missing = this.objects.map((o, i) => (this.#named(o) ? 0 : i + 1)).filter(Boolean);
-    if (!missing.length) return "";
-    return `Object${missing.length > 1 ? "s" : ""} ${missing.join(", ")} need${missing.length > 1 ? "" : "s"} a phrase.`;
+    const numbers = (test) => this.objects.map((o, i) => (test(o) ? i + 1 : 0)).filter(Boolean);
+    const missing = numbers((o) => !this.#named(o));
+    // A phrase field shows such a phrase reordered; the canvas shows the controls as markers.
+    const turned = numbers((o) => hasBidiControls(o.phrase));
+    const hints = [];
+    const many = (list) => list.length > 1;
+    if (missing.length) {
+      hints.push(`Object${many(missing) ? "s" : ""} ${missing.join(", ")} need${many(missing) ? "" : "s"} a phrase.`);
+    }
+    if (turned.length) {
+      hints.push(`Object${many(turned) ? "s" : ""} ${turned.join(", ")}: text-direction controls in the phrase ` +
+        "reorder it here; the canvas shows them as <U+…>.");
+    }
+    return hints.join(" ");
   }
 }

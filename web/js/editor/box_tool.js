@@ -5,7 +5,8 @@
 import { BoxPanel } from "./box_panel.js";
 import { MAX_OBJECTS } from "./constants.js";
 import { handleAt, handlePositions, moveRect, pointInRect, rectFromCorners, resizeRect } from "./geometry.js";
-import { colorOf, newObject } from "./layout_model.js";
+import { colorOf, isLocked, newObject } from "./layout_model.js";
+import { fitLabel } from "./text.js";
 import { Tool } from "./tool.js";
 
 const HANDLE_PX = 7; // handle square, display pixels
@@ -34,14 +35,14 @@ export class BoxTool extends Tool {
   objectAt(point) {
     for (let i = this.objects.length - 1; i >= 0; i--) {
       const object = this.objects[i];
-      if (object.box && !object.locked && pointInRect(point, object.box)) return object;
+      if (object.box && !isLocked(object) && pointInRect(point, object.box)) return object;
     }
     return null;
   }
 
   handleAt(point) {
     const object = this.selected();
-    if (!object?.box || object.locked) return null;
+    if (!object?.box || isLocked(object)) return null;
     const [px, py] = this.editor.canvas.modelPerPixel();
     return handleAt(point, object.box, [HANDLE_PX * px, HANDLE_PX * py]);
   }
@@ -164,14 +165,13 @@ export class BoxTool extends Tool {
       ctx.globalAlpha = 1;
       ctx.strokeStyle = color;
       ctx.lineWidth = object.key === selectedKey ? 3 : 2;
-      ctx.setLineDash(object.locked ? [6, 4] : []);
+      ctx.setLineDash(isLocked(object) ? [6, 4] : []);
       ctx.strokeRect(left, top, width, height);
       ctx.setLineDash([]);
-      this.#label(ctx, `${index + 1} ${object.phrase || (object.image != null ? `image ${object.image}` : "…")}`,
-        left, top, width, fontPx);
+      this.#label(ctx, `${index + 1} ${labelText(object)}`, left, top, width, fontPx);
     });
     const selected = this.selected();
-    if (selected?.box && !selected.locked) this.#handles(ctx, view, selected.box);
+    if (selected?.box && !isLocked(selected)) this.#handles(ctx, view, selected.box);
     if (this.drawing) {
       const [x0, y0, x1, y1] = this.drawing;
       ctx.strokeStyle = "#ffffff";
@@ -185,8 +185,7 @@ export class BoxTool extends Tool {
   #label(ctx, text, left, top, width, fontPx) {
     const room = width - 6;
     if (room < fontPx) return;
-    let label = text;
-    while (label.length > 1 && ctx.measureText(label).width > room) label = label.slice(0, -2) + "…";
+    const label = fitLabel(ctx, text, room); // direction controls shown as markers, bounded work for any length
     const labelWidth = ctx.measureText(label).width;
     ctx.fillStyle = "rgba(0, 0, 0, 0.65)";
     ctx.fillRect(left + 2, top + 2, labelWidth + 4, fontPx + 4);
@@ -205,4 +204,12 @@ export class BoxTool extends Tool {
       ctx.strokeRect(x, y, HANDLE_PX, HANDLE_PX);
     }
   }
+}
+
+/** What a box's label says after its number: the phrase, else the reference image ("image 2"), else "…". */
+function labelText(object) {
+  if (object.phrase) return object.phrase;
+  const { image } = object;
+  if (typeof image === "number" || typeof image === "string") return `image ${image}`;
+  return image != null ? "image" : "…";
 }

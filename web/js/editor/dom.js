@@ -1,7 +1,9 @@
 // Small DOM helpers. Text always goes in through textContent or value, never as markup: phrases,
-// names and JSON are user data.
+// names and JSON are user data. Text shown through el() or setText() has its direction controls made
+// visible (text.js), so a phrase or message cannot reorder what the user reads.
 
 import { EDITOR_CSS } from "./styles.js";
+import { visibleText } from "./text.js";
 
 const STYLE_ID = "gligen-suite-editor-styles";
 
@@ -21,13 +23,18 @@ export function injectStyles() {
 export function el(tag, options = {}, ...children) {
   const element = document.createElement(tag);
   const { text, attrs, on, dataset, ...props } = options;
-  if (text !== undefined) element.textContent = text;
+  if (text !== undefined) setText(element, text);
   for (const [name, value] of Object.entries(attrs ?? {})) element.setAttribute(name, value);
   for (const [name, value] of Object.entries(dataset ?? {})) element.dataset[name] = value;
   for (const [name, handler] of Object.entries(on ?? {})) element.addEventListener(name, handler);
   Object.assign(element, props);
   element.append(...children.filter((child) => child != null));
   return element;
+}
+
+/** Show plain text in an element, direction controls as visible markers ("<U+202E>"). */
+export function setText(element, text) {
+  element.textContent = visibleText(String(text));
 }
 
 /** A small button; `label` is plain text. It never takes the keyboard focus from the editor's canvas. */

@@ -5,7 +5,7 @@
 
 import { EditorCanvas } from "./canvas.js";
 import { GRID, MAX_CANVAS } from "./constants.js";
-import { button, el } from "./dom.js";
+import { button, el, setText } from "./dom.js";
 import { clamp, quantize } from "./geometry.js";
 import { History } from "./history.js";
 import { JsonPanel } from "./json_panel.js";
@@ -183,7 +183,7 @@ export class LayoutEditor {
     this.buttons.clearBackground.disabled = !this.properties.gligen_background;
     this.width.disabled = this.height.disabled = !this.editable;
     const hint = this.editable ? this.panel.hint() : this.message;
-    this.status.textContent = hint;
+    setText(this.status, hint);
     this.status.classList.toggle("gligen-warn", Boolean(hint));
     this.canvas.requestDraw();
   }
@@ -214,7 +214,7 @@ export class LayoutEditor {
   }
 
   warn(message) {
-    this.status.textContent = message;
+    setText(this.status, message);
     this.status.classList.add("gligen-warn");
   }
 

@@ -1,7 +1,8 @@
 // The editor's JSON view: the layout text, indented, to read, copy, or replace by pasting. While it is
 // open it takes the place of the canvas and the list (the editor's root gets .gligen-json-open).
 
-import { button, el } from "./dom.js";
+import { button, el, setText } from "./dom.js";
+import { escapeBidiControls } from "./text.js";
 
 export class JsonPanel {
   /**
@@ -23,12 +24,14 @@ export class JsonPanel {
   open() {
     let text = this.read();
     try {
-      text = JSON.stringify(JSON.parse(text), null, 1);
+      // Indented, and direction controls in strings written as escapes ("\u202e"): the same JSON, shown
+      // in its own order.
+      text = escapeBidiControls(JSON.stringify(JSON.parse(text), null, 1));
     } catch {
       // not JSON: shown as it is, to be fixed here
     }
     this.textarea.value = text;
-    this.error.textContent = "";
+    setText(this.error, "");
     this.onToggle(true);
     this.textarea.focus({ preventScroll: true });
   }
@@ -39,7 +42,7 @@ export class JsonPanel {
 
   #apply() {
     const error = this.apply(this.textarea.value.trim());
-    if (error) this.error.textContent = error;
+    if (error) setText(this.error, error);
     else this.close();
   }
 }

@@ -1,11 +1,20 @@
 // The layout JSON (schema v1, see gligen_model/layout.py) as the editors hold it, and back.
 // Pure: no DOM. In the editor, boxes and keypoints are normalized to [0, 1]; the JSON holds pixels.
 
-import { JOINT_NAMES, LAYOUT_VERSION, MAX_CANVAS, OBJECT_ORDER, PALETTE, PERSON_ORDER, STANDING_PERSON, TOP_ORDER }
-  from "./constants.js";
+import { JOINT_NAMES, LAYOUT_VERSION, MAX_CANVAS, MAX_OBJECTS, MAX_PERSONS, OBJECT_ORDER, PALETTE, PERSON_ORDER,
+  STANDING_PERSON, TOP_ORDER } from "./constants.js";
 
 const JOINTS = JOINT_NAMES.length;
 const STANDING_CANVAS = 512; // the canvas STANDING_PERSON is drawn on, pixels
+// Limits of what the editor reads, so that no widget text can stall the page:
+const MAX_LAYOUT_CHARS = 1_000_000; // gligen_model/layout.py: MAX_LAYOUT_CHARS (the node refuses longer text)
+const MAX_DEPTH = 100; // nesting of arrays and objects (a layout needs 4; JSON.stringify overflows its stack at ~10^4)
+// The editor opens up to ten times the objects (persons) the node takes, so that a few too many can be
+// deleted here; more are refused (their list would take seconds to build on every edit).
+const MAX_ENTRIES = 10;
+const FAR = 1e9; // pixels: a coordinate farther off the canvas is not a layout, and not written back to the hundredth
+// Byte-order marks (from files saved on Windows) and white space before the JSON: dropped, as the node does.
+const LEADING = /^[ \t\r\n\ufeff]+/;
 
 let nextKey = 1;
 const newKey = () => `k${nextKey++}`;
@@ -19,21 +28,36 @@ export function colorOf(entry, index) {
   return isHexColor(entry.color) ? entry.color : PALETTE[index % PALETTE.length];
 }
 
+/** Only `"locked": true` locks an entry; any other value (e.g. "yes", 1) is ignored, as a colour that is not
+ * "#rrggbb" is, and kept in the text as it is. */
+export function isLocked(entry) {
+  return entry.locked === true;
+}
+
 const isNumber = (v) => typeof v === "number" && Number.isFinite(v);
+const isCoordinate = (v) => isNumber(v) && Math.abs(v) <= FAR;
 const isCanvasSize = (v) => Number.isInteger(v) && v >= 1 && v <= MAX_CANVAS;
 
 /**
- * Parse the layout widget's text.
+ * Parse the layout widget's text. Never throws, and takes time linear in the text's length.
+ * @param {string} text  the widget's value (anything else is reported)
  * @returns {{layout: object} | {error: string, openpose?: number}} `openpose`: the people count of
- *   pasted OpenPose JSON, which the pose node converts when it runs.
+ *   pasted OpenPose JSON, which the pose node converts when it runs. `error` is short and plain text.
  */
 export function parseLayout(text) {
+  if (typeof text !== "string") return { error: `the widget holds ${describe(text)}, not text` };
+  if (text.length > MAX_LAYOUT_CHARS) {
+    return { error: `${text.length.toLocaleString("en")} characters; a layout has at most ` +
+      `${MAX_LAYOUT_CHARS.toLocaleString("en")}` };
+  }
+  text = text.replace(LEADING, "");
   if (!text.trim()) return { layout: emptyLayout() };
+  if (nestedDeeperThan(text, MAX_DEPTH)) return { error: `nested more than ${MAX_DEPTH} levels deep` };
   let data;
   try {
     data = JSON.parse(text);
   } catch (error) {
-    return { error: `not valid JSON (${error.message})` };
+    return { error: `not valid JSON (${short(error.message, 160)})` };
   }
   if (Array.isArray(data) || (data && typeof data === "object" && "people" in data)) {
     const frame = Array.isArray(data) ? data[0] : data;
@@ -41,7 +65,7 @@ export function parseLayout(text) {
   }
   if (!data || typeof data !== "object") return { error: "not a JSON object" };
   if (data.version !== LAYOUT_VERSION) {
-    return { error: `schema version ${JSON.stringify(data.version)}, not ${LAYOUT_VERSION}` };
+    return { error: `schema version ${short(String(JSON.stringify(data.version)), 40)}, not ${LAYOUT_VERSION}` };
   }
   if (!isCanvasSize(data.width) || !isCanvasSize(data.height)) {
     return { error: `width and height must be whole pixels from 1 to ${MAX_CANVAS}` };
@@ -49,26 +73,37 @@ export function parseLayout(text) {
   const objects = data.objects ?? [];
   const persons = data.persons ?? [];
   if (!Array.isArray(objects) || !Array.isArray(persons)) return { error: "objects and persons must be lists" };
+  if (objects.length > MAX_ENTRIES * MAX_OBJECTS) {
+    return { error: `${objects.length} objects; GLIGEN takes at most ${MAX_OBJECTS}` };
+  }
+  if (persons.length > MAX_ENTRIES * MAX_PERSONS) {
+    return { error: `${persons.length} persons; the keypoint model takes at most ${MAX_PERSONS}` };
+  }
   const lists = new Set(["objects", "persons"].filter((key) => key in data));
   const layout = { width: data.width, height: data.height, objects: [], persons: [], lists, rest: restOf(data, TOP_ORDER) };
   for (const [i, entry] of objects.entries()) {
     const object = parseObject(entry, data.width, data.height);
-    if (!object) return { error: `object ${i + 1} is not {"phrase": ..., "box": [x0, y0, x1, y1]}` };
+    if (typeof object === "string") return { error: `object ${i + 1} ${object}` };
     layout.objects.push(object);
   }
   for (const [i, entry] of persons.entries()) {
     const person = parsePerson(entry, data.width, data.height);
-    if (!person) return { error: `person ${i + 1} does not have ${JOINTS} keypoints [x, y] or null` };
+    if (typeof person === "string") return { error: `person ${i + 1} ${person}` };
     layout.persons.push(person);
   }
   return { layout };
 }
 
+const FAR_OFF = `more than ${FAR.toLocaleString("en")} pixels off the canvas`;
+
+/** The model of a layout object, or what is wrong with it (to follow "object 3 "). */
 function parseObject(entry, width, height) {
-  if (!entry || typeof entry !== "object" || Array.isArray(entry)) return null;
+  const wrong = 'is not {"phrase": ..., "box": [x0, y0, x1, y1]}';
+  if (!entry || typeof entry !== "object" || Array.isArray(entry)) return wrong;
   const { box } = entry;
   const hasBox = Array.isArray(box) && box.length === 4 && box.every(isNumber);
-  if (box != null && !hasBox) return null;
+  if (box != null && !hasBox) return wrong;
+  if (hasBox && !box.every(isCoordinate)) return `has a box ${FAR_OFF}`;
   return {
     ...entry,
     key: newKey(),
@@ -78,19 +113,48 @@ function parseObject(entry, width, height) {
   };
 }
 
+/** The model of a layout person, or what is wrong with it (to follow "person 2 "). */
 function parsePerson(entry, width, height) {
+  const wrong = `does not have ${JOINTS} keypoints [x, y] or null`;
   if (!entry || typeof entry !== "object" || !Array.isArray(entry.keypoints) || entry.keypoints.length !== JOINTS) {
-    return null;
+    return wrong;
   }
   const keypoints = [];
   for (const point of entry.keypoints) {
     if (point === null) keypoints.push(null);
     else if (Array.isArray(point) && point.length === 2 && point.every(isNumber)) {
+      if (!point.every(isCoordinate)) return `has a keypoint ${FAR_OFF}`;
       keypoints.push([point[0] / width, point[1] / height]);
-    } else return null;
+    } else return wrong;
   }
   return { ...entry, key: newKey(), keypoints };
 }
+
+/** Whether JSON text nests arrays and objects deeper than `limit` (brackets inside strings do not count);
+ * checked before JSON.parse, which takes long for deep nesting, and JSON.stringify, which overflows. */
+function nestedDeeperThan(text, limit) {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+function describe(value) {
+  if (value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return "a list";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
+const short = (text, length) => (text.length > length ? `${text.slice(0, length - 1)}…` : text);
 
 function restOf(entry, order) {
   return Object.fromEntries(Object.entries(entry).filter(([k]) => !order.includes(k)));
@@ -104,7 +168,7 @@ export function emptyLayout(width = 512, height = 512) {
 const pixels = (value, size) => Math.round(value * size * 100) / 100;
 
 function ordered(entry, order) {
-  const out = {};
+  const out = Object.create(null); // a "__proto__" key is a key like any other (JSON.parse makes it one)
   for (const key of order) if (entry[key] !== undefined) out[key] = entry[key];
   for (const [key, value] of Object.entries(entry)) if (!(key in out) && !order.includes(key)) out[key] = value;
   return out;

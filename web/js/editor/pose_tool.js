@@ -6,7 +6,7 @@
 
 import { LEFT_RIGHT_PAIRS, MAX_PERSONS, SKELETON } from "./constants.js";
 import { boundsOf, clamp, distance, mirrorPoints, movePoints, pointInRect } from "./geometry.js";
-import { colorOf, newPerson } from "./layout_model.js";
+import { colorOf, isLocked, newPerson } from "./layout_model.js";
 import { PosePanel } from "./pose_panel.js";
 import { Tool } from "./tool.js";
 
@@ -51,7 +51,7 @@ export class PoseTool extends Tool {
     const [px, py] = this.editor.canvas.modelPerPixel();
     const scale = [1 / px, 1 / py];
     const toPixels = (p) => [p[0] * scale[0], p[1] * scale[1]];
-    const candidates = [this.selected(), ...[...this.persons].reverse()].filter((p) => p && !p.locked);
+    const candidates = [this.selected(), ...[...this.persons].reverse()].filter((p) => p && !isLocked(p));
     for (const person of candidates) {
       let best = null;
       person.keypoints.forEach((joint, index) => {
@@ -69,7 +69,7 @@ export class PoseTool extends Tool {
     for (let i = this.persons.length - 1; i >= 0; i--) {
       const person = this.persons[i];
       const bounds = boundsOf(person.keypoints);
-      if (person.locked || !bounds) continue;
+      if (isLocked(person) || !bounds) continue;
       const padded = [bounds[0] - BODY_PAD_PX * px, bounds[1] - BODY_PAD_PX * py, bounds[2] + BODY_PAD_PX * px,
         bounds[3] + BODY_PAD_PX * py];
       if (pointInRect(point, padded)) return person;
@@ -155,7 +155,7 @@ export class PoseTool extends Tool {
   /** Mirror the selected (unlocked) person left-right and commit it (toolbar, list, key M). */
   mirror() {
     const person = this.selected();
-    if (!this.editor.editable || !person || person.locked) return;
+    if (!this.editor.editable || !person || isLocked(person)) return;
     person.keypoints = mirrorPoints(person.keypoints, LEFT_RIGHT_PAIRS);
     this.editor.changed();
   }
@@ -197,7 +197,7 @@ export class PoseTool extends Tool {
       ctx.globalAlpha = selected || selectedKey == null ? 1 : 0.7;
       ctx.strokeStyle = color;
       ctx.lineWidth = selected ? lineWidth + 1 : lineWidth;
-      ctx.setLineDash(person.locked ? [5, 4] : []);
+      ctx.setLineDash(isLocked(person) ? [5, 4] : []);
       ctx.beginPath();
       for (const [a, b] of SKELETON) {
         if (!points[a] || !points[b]) continue;

@@ -4,7 +4,7 @@
 
 import { MAX_STRENGTH } from "./constants.js";
 import { button, el, numberInput } from "./dom.js";
-import { colorOf } from "./layout_model.js";
+import { colorOf, isLocked } from "./layout_model.js";
 
 /**
  * @param {object} editor  the LayoutEditor
@@ -57,10 +57,10 @@ function strengthInput(editor, entry, title) {
 
 function lockButton(editor, entry, title) {
   const lock = button("lock", title, () => {
-    if (entry.locked) delete entry.locked;
+    if (isLocked(entry)) delete entry.locked; // a "locked" that is not true (e.g. "yes") is not a lock
     else entry.locked = true;
     editor.changed();
   });
-  lock.setAttribute("aria-pressed", String(Boolean(entry.locked)));
+  lock.setAttribute("aria-pressed", String(isLocked(entry)));
   return lock;
 }

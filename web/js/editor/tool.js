@@ -5,7 +5,7 @@
 // A tool also implements what canvas.js calls (draw, pointerDown, cursorAt, doubleClick), addDefault()
 // -> the added entry or null, and nudgeEntry(entry, dx, dy) in model units.
 
-import { pinColors } from "./layout_model.js";
+import { isLocked, pinColors } from "./layout_model.js";
 
 export class Tool {
   /**
@@ -41,7 +41,7 @@ export class Tool {
   /** Delete the selected (unlocked) entry; false when there is none. */
   deleteSelected() {
     const entry = this.selected();
-    if (!entry || entry.locked) return false;
+    if (!entry || isLocked(entry)) return false;
     this.remove(entry);
     return true;
   }
@@ -49,7 +49,7 @@ export class Tool {
   /** Move the selected (unlocked) entry by (dx, dy) layout pixels; false when nothing moved. */
   nudge(dx, dy) {
     const entry = this.selected();
-    if (!entry || entry.locked) return false;
+    if (!entry || isLocked(entry)) return false;
     const { width, height } = this.editor.layout;
     return this.nudgeEntry(entry, dx / width, dy / height);
   }
