@@ -34,14 +34,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import GligenInputError
-from .pose import COCO17_JOINTS, JOINTS, MAX_PERSONS, Person
+from .pose import COCO17_JOINTS, JOINTS, MAX_PERSONS, MAX_POSE_CANVAS, Person
 
 LAYOUT_VERSION = 1
 MAX_OBJECTS = 30
-MAX_CANVAS = 16384
+MAX_CANVAS = MAX_POSE_CANVAS  # 16384 pixels: a pasted OpenPose canvas becomes the layout canvas
 MAX_LAYOUT_CHARS = 1_000_000
 MAX_STRENGTH = 5.0
 MAX_IMAGE_INDEX = 4095
+# Characters of one phrase, counted before tokenizing (CLIP collapses white space, so a phrase under its 75 tokens
+# may be any length): generous for 75 tokens, and it keeps every step that reads the phrase cheap.
+MAX_PHRASE_CHARS = 4000
 # The authors' location for a style image (x0 = 0, y0 = 1, x1 = 0, y1 = 1: "no location").
 STYLE_BOX = (0.0, 1.0, 0.0, 1.0)
 EDITOR_KEYS = {"id", "color", "locked", "name"}
@@ -93,18 +96,20 @@ def parse_layout(text: str) -> Layout:
 
 def decode_layout_text(text: str) -> Any:
     """The layout widget's text as JSON (any JSON value); the layout's own messages for text that is too long,
-    empty or not JSON. A byte-order mark is dropped."""
+    empty or not JSON. Byte-order marks before the JSON are dropped; one anywhere else is named."""
+    if not isinstance(text, str):
+        raise GligenInputError(f"The layout must be a JSON string, got a {type(text).__name__}: an API client "
+                               "sends it as text, e.g. json.dumps(layout), not as a JSON object.")
     if len(text) > MAX_LAYOUT_CHARS:
         raise GligenInputError(f"The layout is {len(text):,} characters long; the limit is {MAX_LAYOUT_CHARS:,}. "
                                "A layout holds at most 30 objects: paste only the layout JSON.")
-    text = text.removeprefix("\ufeff")  # a byte-order mark from a file saved on Windows
+    text = text.lstrip(_LEADING)  # byte-order marks from files saved on Windows, white space around them
     if not text.strip():
         raise GligenInputError("The layout is empty: give JSON like " + _EXAMPLE)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise GligenInputError(f"The layout is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}). "
-                               "Expected " + _EXAMPLE) from e
+        raise GligenInputError(_json_error_message(text, e)) from e
     except RecursionError as e:
         raise GligenInputError("The layout's JSON is nested too deeply to be a layout. Expected " + _EXAMPLE) from e
     except ValueError as e:  # e.g. an integer of thousands of digits
@@ -114,6 +119,10 @@ def decode_layout_text(text: str) -> Any:
 
 def layout_from_data(data: Any) -> Layout:
     """Validate decoded layout JSON (editor keys allowed and ignored) into a Layout."""
+    if _is_openpose_file(data):
+        raise GligenInputError("The layout is an OpenPose JSON file (it has a \"people\" list), not a box layout: "
+                               "poses are read by GLIGEN Pose Encode (Suite). Paste it into that node's layout, or "
+                               "connect the pose to its pose_keypoint input.")
     if not isinstance(data, dict):
         raise GligenInputError("The layout must be a JSON object, e.g. " + _EXAMPLE)
     version = data.get("version")
@@ -142,7 +151,28 @@ def layout_from_data(data: Any) -> Layout:
                   tuple(_parse_person(p, i, width, height) for i, p in enumerate(persons, 1)))
 
 
+_LEADING = " \t\r\n\ufeff"
+
+
+def _json_error_message(text: str, error: json.JSONDecodeError) -> str:
+    where = f"line {error.lineno}, column {error.colno}"
+    if text[error.pos:error.pos + 1] == "\ufeff":
+        return (f"The layout holds an invisible byte-order mark (U+FEFF) at {where}, outside any phrase: delete it "
+                "(it comes with text copied from a file saved on Windows), or paste the JSON again.")
+    message = f"The layout is not valid JSON ({error.msg} at {where})."
+    if text.startswith(("{'", "[{'")):  # what ComfyUI's str() makes of a JSON object sent through the API
+        return (message[:-1] + ": it reads like a Python dict. A layout sent through the API must be a JSON "
+                "string (json.dumps(layout)), not a JSON object; in the widget, use double quotes.")
+    return message + " Expected " + _EXAMPLE
+
+
 _EXAMPLE = '{"version": 1, "width": 512, "height": 512, "objects": [{"phrase": "a cat", "box": [64, 64, 256, 256]}]}'
+
+
+def _is_openpose_file(data: Any) -> bool:
+    """An OpenPose / POSE_KEYPOINT file: {"people": [...]} without a layout "version", or a list of such frames."""
+    frame = data[0] if isinstance(data, list) and data else data
+    return isinstance(frame, dict) and "people" in frame and "version" not in frame
 
 
 def _canvas_size(data: dict[str, Any], key: str) -> int:
@@ -162,6 +192,12 @@ def _parse_object(obj: Any, index: int, width: int, height: int) -> LayoutObject
         raise GligenInputError(f"Layout object {index} has unknown keys {unknown}; allowed are {sorted(OBJECT_KEYS)}.")
     image = _image_index(obj, index)
     phrase = obj.get("phrase", "")
+    if isinstance(phrase, str):
+        _check_phrase_text(phrase, index)
+    elif phrase is not None:
+        kind = _JSON_KINDS.get(type(phrase), type(phrase).__name__)
+        raise GligenInputError(f"Layout object {index}: \"phrase\" is {_short(repr(phrase))} ({kind}); it must be "
+                               "text in double quotes, e.g. \"phrase\": \"a red cat\".")
     if isinstance(phrase, str) and not any(ch.isprintable() and not ch.isspace() for ch in phrase):
         phrase = ""  # only spaces or invisible characters (zero-width space, control codes)
     if not isinstance(phrase, str) or (not phrase and image is None):
@@ -191,6 +227,23 @@ def _parse_object(obj: Any, index: int, width: int, height: int) -> LayoutObject
     if not phrase and (x0, y0, x1, y1) == (0.0, 0.0, float(width), float(height)):
         return LayoutObject("", STYLE_BOX, image, strength, style=True)  # an image over the whole picture
     return LayoutObject(phrase, (x0 / width, y0 / height, x1 / width, y1 / height), image, strength)
+
+
+_JSON_KINDS = {bool: "true / false", int: "a number", float: "a number", list: "a list", dict: "a JSON object"}
+
+
+def _check_phrase_text(phrase: str, index: int) -> None:
+    """A phrase CLIP can read: at most MAX_PHRASE_CHARS characters (checked first), no lone UTF-16 surrogate."""
+    if len(phrase) > MAX_PHRASE_CHARS:
+        raise GligenInputError(f"Layout object {index}: the phrase is {len(phrase):,} characters long; the limit is "
+                               f"{MAX_PHRASE_CHARS:,} (CLIP reads 75 tokens). Shorten it to a few words naming the "
+                               "object; put details in the prompt.")
+    surrogate = next((i for i, ch in enumerate(phrase) if "\ud800" <= ch <= "\udfff"), None)
+    if surrogate is not None:
+        raise GligenInputError(
+            f"Layout object {index}: the phrase holds a lone UTF-16 surrogate (U+{ord(phrase[surrogate]):04X}, "
+            f"character {surrogate + 1}), half of an emoji or other character that no text encoder reads. Delete "
+            "it or type the phrase again.")
 
 
 def _as_float(value: int | float) -> float:

@@ -33,6 +33,27 @@ COCO17_SKELETON = (
 JOINTS = len(COCO17_JOINTS)
 MAX_PERSONS = 8  # person slots of the keypoint checkpoint
 NORMALIZED_LIMIT = 2.0  # larger pose coordinates are pixels
+# Largest canvas_width / canvas_height in pixels: a pasted or copied pose becomes a layout of that canvas, so this is
+# the layout's limit too (layout.MAX_CANVAS, ComfyUI's largest image side).
+MAX_POSE_CANVAS = 16384
+
+
+@dataclass(frozen=True)
+class PoseSource:
+    """Where OpenPose data came from, as its messages name it: `name` starts a sentence; `bad_file` and `nobody`
+    say what to do when it has no usable "people" list or nobody in it."""
+
+    name: str
+    bad_file: str
+    nobody: str
+
+
+POSE_KEYPOINT_INPUT = PoseSource("The POSE_KEYPOINT input", "connect the pose output of an OpenPose / DWPose node",
+                                 "the pose detector found nobody in the image. Use an image with a visible person, "
+                                 "or draw the pose in the layout")
+PASTED_OPENPOSE = PoseSource("The OpenPose JSON pasted into the layout",
+                             "paste an OpenPose / DWPose JSON file as it was saved, or draw the poses in the editor",
+                             "paste a file with at least one person, or draw the pose in the editor")
 
 
 @dataclass(frozen=True)
@@ -45,21 +66,21 @@ class Person:
 
 
 def person_from_openpose18(flat: Sequence[float], width: float, height: float,
-                           min_confidence: float = 0.05) -> Person:
+                           min_confidence: float = 0.05, where: str = "") -> Person:
     """OpenPose `pose_keypoints_2d` (18 x [x, y, confidence], flat) -> a COCO-17 Person.
 
     Coordinates beyond 2 are taken as pixels of a width x height canvas, otherwise as already
     normalized (DWPose writes either; a normalized joint may lie a little past the border, so 1 would
     switch a whole person to pixels for one such joint). A joint with confidence below
     `min_confidence`, at exactly (0, 0) (how OpenPose writes "missing"), or outside the picture is
-    not visible.
+    not visible. where: what messages start with (e.g. "The POSE_KEYPOINT input, person 2: ").
     """
     if not isinstance(flat, (list, tuple)) or len(flat) != 18 * 3:
         got = f"{len(flat)} numbers" if isinstance(flat, (list, tuple)) else f"a {type(flat).__name__}"
-        raise GligenInputError(f"pose_keypoints_2d has {got}; OpenPose-18 needs 54 (18 x [x, y, confidence]).")
+        raise GligenInputError(f"{where}pose_keypoints_2d has {got}; OpenPose-18 needs 54 (18 x [x, y, confidence]).")
     bad = [v for v in flat if not _finite_number(v)]
     if bad:
-        raise GligenInputError(f"pose_keypoints_2d holds {bad[0]!r}; every value must be a finite number "
+        raise GligenInputError(f"{where}pose_keypoints_2d holds {_shown(bad[0])}; every value must be a finite number "
                                "(x, y, confidence). Re-run the pose detector or fix the JSON.")
     triples = [tuple(float(v) for v in flat[i:i + 3]) for i in range(0, 54, 3)]
     pixels = any(x > NORMALIZED_LIMIT or y > NORMALIZED_LIMIT for x, y, _ in triples)
@@ -83,25 +104,49 @@ def _finite_number(value: Any) -> bool:
         return False
 
 
+def _shown(value: Any) -> str:
+    """A short repr for a message (an integer of thousands of digits has no repr at all)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {len(str(value)) if value.bit_length() < 4000 else 'over 1,000'} digits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def first_frame(frames: Any) -> Any:
+    """The first frame of a POSE_KEYPOINT list of frames, or the value itself (one frame, as a file holds it)."""
+    return frames[0] if isinstance(frames, list) and frames else frames
+
+
+def pose_canvas_size(frames: Any, source: PoseSource = POSE_KEYPOINT_INPUT) -> tuple[float, float]:
+    """(canvas_width, canvas_height) of the first frame: each a number of pixels from 1 to MAX_POSE_CANVAS."""
+    frame = first_frame(frames)
+    sizes = []
+    for key in ("canvas_width", "canvas_height"):
+        value = frame.get(key) if isinstance(frame, dict) else None
+        if not _finite_number(value) or not 1 <= value <= MAX_POSE_CANVAS:
+            raise GligenInputError(f"{source.name} has {key} {_shown(value)}; canvas_width and canvas_height must be "
+                                   "the size in pixels of the image the poses were found on, each from 1 to "
+                                   f"{MAX_POSE_CANVAS}.")
+        sizes.append(float(value))
+    return sizes[0], sizes[1]
+
+
 def is_openpose_data(value: Any) -> bool:
     """True for decoded OpenPose / POSE_KEYPOINT JSON: a list of frames, or one frame with a "people" key."""
     return isinstance(value, list) or (isinstance(value, dict) and "people" in value)
 
 
-def persons_from_pose_keypoint(frames: Any) -> tuple[Person, ...]:
+def persons_from_pose_keypoint(frames: Any, source: PoseSource = POSE_KEYPOINT_INPUT) -> tuple[Person, ...]:
     """ComfyUI's POSE_KEYPOINT (comfyui_controlnet_aux / DWPose): a list of frames, each
-    {"people": [{"pose_keypoints_2d": [...]}], "canvas_width": W, "canvas_height": H}.
-    The first frame's people are used (one layout per graph run)."""
-    frame = frames[0] if isinstance(frames, list) and frames else frames
+    {"people": [{"pose_keypoints_2d": [...]}], "canvas_width": W, "canvas_height": H}, or one such frame (an
+    OpenPose JSON file). The first frame's people are used (one layout per graph run); messages name `source`."""
+    frame = first_frame(frames)
     if not isinstance(frame, dict) or not isinstance(frame.get("people"), list):
-        raise GligenInputError("The POSE_KEYPOINT input has no \"people\" list; connect the pose output of an "
-                               "OpenPose / DWPose node.")
-    width, height = frame.get("canvas_width"), frame.get("canvas_height")
-    if not isinstance(width, (int, float)) or not isinstance(height, (int, float)) or width <= 0 or height <= 0:
-        raise GligenInputError("The POSE_KEYPOINT input has no valid canvas_width / canvas_height.")
+        raise GligenInputError(f"{source.name} has no \"people\" list; {source.bad_file}.")
+    width, height = pose_canvas_size(frame, source)
     people = [p.get("pose_keypoints_2d") for p in frame["people"] if isinstance(p, dict)]
     people = [p for p in people if p]
     if not people:
-        raise GligenInputError("The POSE_KEYPOINT input contains no people: the pose detector found nobody in the "
-                               "image. Use an image with a visible person, or draw the pose in the layout.")
-    return tuple(person_from_openpose18(p, width, height) for p in people)
+        raise GligenInputError(f"{source.name} contains no people: {source.nobody}.")
+    return tuple(person_from_openpose18(p, width, height, where=f"{source.name}, person {i}: ")
+                 for i, p in enumerate(people, 1))

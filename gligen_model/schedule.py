@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from .errors import GligenInputError
 
 EPS = 1e-9
+# Largest beta value and strength: 1 is the fuser scale as trained, 0 the plain base model; the Schedule node's
+# strength widget goes to 2, and a curve value is a beta before strength, so it gets the same range.
+MAX_BETA = 2.0
+MAX_CURVE_VALUES = 10_000  # one per step; ComfyUI's KSampler runs at most 10,000 steps
 
 
 @dataclass(frozen=True)
@@ -54,12 +58,16 @@ class BetaSchedule:
 
     @classmethod
     def curve(cls, values: Sequence[float], strength: float = 1.0) -> BetaSchedule:
+        if len(values) > MAX_CURVE_VALUES:
+            raise GligenInputError(f"The beta curve has {len(values):,} values; the limit is {MAX_CURVE_VALUES:,} "
+                                   "(one per step): give fewer, they are spread evenly over the steps.")
         values = tuple(float(v) for v in values)
         if not values:
             raise GligenInputError("The beta curve is empty: give at least one value, e.g. '1, 1, 0.5, 0'.")
-        bad = [v for v in values if not math.isfinite(v) or v < 0.0]
+        bad = [v for v in values if not math.isfinite(v) or not 0.0 <= v <= MAX_BETA]
         if bad:
-            raise GligenInputError(f"The beta curve has invalid values {bad[:3]}: use finite numbers >= 0.")
+            raise GligenInputError(f"The beta curve has invalid values {bad[:3]}: use numbers from 0 to {MAX_BETA:g} "
+                                   "(1 = as trained, 0 = no grounding).")
         return cls("curve", values=values, strength=_checked_strength(strength))
 
     def beta_at(self, step: int, total_steps: int) -> float:
@@ -95,8 +103,9 @@ class BetaSchedule:
 
 
 def _checked_strength(strength: float) -> float:
-    if not math.isfinite(strength) or strength < 0.0:
-        raise GligenInputError(f"Grounding strength {strength} is invalid: use a number >= 0 (1 = as trained).")
+    if not math.isfinite(strength) or not 0.0 <= strength <= MAX_BETA:
+        raise GligenInputError(f"Grounding strength {strength} is invalid: use a number from 0 to {MAX_BETA:g} "
+                               "(1 = as trained).")
     return float(strength)
 
 

@@ -10,7 +10,7 @@ from comfy_api.latest import io
 
 from ..gligen_model import GligenInputError
 from ..gligen_model.grounding import PoseGrounding, pose_grounding
-from ..gligen_model.pose import MAX_PERSONS, Person, persons_from_pose_keypoint
+from ..gligen_model.pose import MAX_PERSONS, PASTED_OPENPOSE, Person, persons_from_pose_keypoint
 from .editor.browser import background_ui
 from .editor.document import LayoutDocument, as_document
 from .editor.node_runs import pose_outputs, pose_run_layout
@@ -53,7 +53,7 @@ def _layout_persons(document: LayoutDocument) -> tuple[Person, ...]:
     if document.blank:
         return ()
     if document.openpose:
-        return persons_from_pose_keypoint(document.data)
+        return persons_from_pose_keypoint(document.data, PASTED_OPENPOSE)
     layout = document.layout
     if layout.objects and not layout.persons:
         raise GligenInputError("The layout holds objects but no persons: objects are read by GLIGEN Text-Box Encode "

@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
+import re
+
 from comfy_api.latest import io
 
 from ..gligen_model import BetaSchedule, GligenInputError
+from ..gligen_model.schedule import MAX_BETA, MAX_CURVE_VALUES
 from .sockets import CATEGORY, ScheduleSocket
 
 MODES = ["phases", "constant", "curve"]
+# A curve value: a plain decimal number (ASCII digits, optional sign and point; no exponent, underscore, nan, inf).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_MAX_VALUE_CHARS = 32  # of one curve value; "0.333..." needs no more
+MAX_CURVE_CHARS = MAX_CURVE_VALUES * 8  # the whole curve text, checked before it is split
 
 
 def parse_curve(text: str) -> list[float]:
-    """'1, 1, 0.5, 0' -> [1.0, 1.0, 0.5, 0.0]; commas or spaces separate values."""
-    parts = [p for p in text.replace(",", " ").split() if p]
-    try:
-        return [float(p) for p in parts]
-    except ValueError as e:
-        raise GligenInputError(f"The beta curve '{text[:60]}' must be numbers separated by commas, "
-                               "e.g. '1, 1, 0.5, 0'.") from e
+    """'1, 1, 0.5, 0' -> [1.0, 1.0, 0.5, 0.0]; commas or spaces separate values, each a plain decimal number
+    from 0 to MAX_BETA; at most MAX_CURVE_VALUES of them."""
+    if len(text) > MAX_CURVE_CHARS:
+        raise GligenInputError(f"The beta curve is {len(text):,} characters long; the limit is {MAX_CURVE_CHARS:,} "
+                               f"(at most {MAX_CURVE_VALUES:,} values): give one value per step or fewer.")
+    parts = text.replace(",", " ").split()
+    if len(parts) > MAX_CURVE_VALUES:
+        raise GligenInputError(f"The beta curve has {len(parts):,} values; the limit is {MAX_CURVE_VALUES:,} (one per "
+                               "step): give fewer, they are spread evenly over the steps.")
+    values = []
+    for position, part in enumerate(parts, 1):
+        if len(part) > _MAX_VALUE_CHARS or not _DECIMAL.fullmatch(part):
+            shown = part if len(part) <= 20 else part[:17] + "..."
+            raise GligenInputError(f"The beta curve's value {position} ('{shown}') is not a plain decimal number: "
+                                   "write numbers separated by commas, like '1, 1, 0.5, 0' (0 to 2).")
+        value = float(part)
+        if not 0.0 <= value <= MAX_BETA:
+            raise GligenInputError(f"The beta curve's value {position} ({part}) is outside 0 to {MAX_BETA:g}: beta 1 "
+                                   "grounds as trained, 0 not at all; use values in that range.")
+        values.append(value)
+    return values
 
 
 def build_schedule(mode: str, grounding_fraction: float, decay_fraction: float, strength: float,
@@ -50,7 +71,7 @@ class GligenSchedule(io.ComfyNode):
                 io.Float.Input("strength", default=1.0, min=0.0, max=2.0, step=0.01,
                                tooltip="Multiplies beta everywhere; 1 = as trained, 0 = the plain base model."),
                 io.String.Input("curve", default="1, 1, 1, 0.5, 0, 0, 0, 0, 0, 0",
-                                tooltip="curve: beta values spread evenly over the steps."),
+                                tooltip="curve: beta values (0 to 2, 1 = as trained) spread evenly over the steps."),
             ],
             outputs=[ScheduleSocket.Output(display_name="schedule")],
         )

@@ -37,8 +37,9 @@ class LayoutDocument:
 
     @classmethod
     def decode(cls, text: str) -> LayoutDocument:
-        """Decode widget text (blank text gives data None; malformed text raises the layout's message)."""
-        return cls(text, None if not text.strip() else decode_layout_text(text))
+        """Decode widget text (blank text gives data None; malformed text, or a value that is no text, raises the
+        layout's message)."""
+        return cls(text, None if isinstance(text, str) and not text.strip() else decode_layout_text(text))
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> LayoutDocument:

@@ -12,10 +12,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ...gligen_model.layout import Layout
 from ...gligen_model.pose import COCO17_SKELETON, Person
-from .outputs import output_size
+from .outputs import MAX_OUTPUT_EDGE, output_size
 
 NEUTRAL = (48, 48, 48)
 FILL_ALPHA = 56  # of 255: box interiors stay readable over a background
+# A label is cut to this many characters before it is measured: no more visible ones fit the preview's widest
+# box (MAX_OUTPUT_EDGE pixels; the narrowest, a space, is 2 px), and measuring stays cheap for any phrase.
+MAX_LABEL_CHARS = MAX_OUTPUT_EDGE
 
 
 def _base(size: tuple[int, int], background: torch.Tensor | None) -> Image.Image:
@@ -42,12 +45,19 @@ def _font(height: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: float) -> str:
-    """`text` cut with an ellipsis to at most `width` pixels."""
-    if draw.textlength(text, font=font) <= width:
+    """`text` cut with an ellipsis to at most `width` pixels, in O(log n) measurements: a binary search on the
+    cut point (text width grows with the prefix), after a cap of MAX_LABEL_CHARS characters."""
+    capped = text[:MAX_LABEL_CHARS]
+    if len(capped) == len(text) and draw.textlength(text, font=font) <= width:
         return text
-    while text and draw.textlength(text + "…", font=font) > width:
-        text = text[:-1]
-    return text + "…" if text else ""
+    fits, too_long = 0, len(capped) + 1  # capped[:fits] + "…" fits (0: nothing does); capped[:too_long] does not
+    while too_long - fits > 1:
+        cut = (fits + too_long) // 2
+        if draw.textlength(capped[:cut] + "…", font=font) <= width:
+            fits = cut
+        else:
+            too_long = cut
+    return capped[:fits] + "…" if fits else ""
 
 
 def render_box_preview(layout: Layout, colors: Sequence[str], background: torch.Tensor | None) -> torch.Tensor:

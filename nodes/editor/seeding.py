@@ -13,7 +13,15 @@ from typing import Any
 
 from ...gligen_model import GligenInputError
 from ...gligen_model.layout import LAYOUT_VERSION, MAX_OBJECTS, canonical_layout_data, layout_from_data
-from ...gligen_model.pose import MAX_PERSONS, Person, persons_from_pose_keypoint
+from ...gligen_model.pose import (
+    MAX_PERSONS,
+    PASTED_OPENPOSE,
+    POSE_KEYPOINT_INPUT,
+    Person,
+    PoseSource,
+    persons_from_pose_keypoint,
+    pose_canvas_size,
+)
 from .colors import is_hex_color
 from .document import DEFAULT_CANVAS, LayoutDocument
 
@@ -85,8 +93,7 @@ def seed_pose_layout(document: LayoutDocument, pose_keypoint: Any, mode: str) ->
     current = base.entries("persons")
     if mode == COPY_WHEN_EMPTY and current:
         return converted
-    persons, width, height = _openpose_persons(pose_keypoint, "The POSE_KEYPOINT input",
-                                               "Use an image with fewer people.")
+    persons, width, height = _openpose_persons(pose_keypoint, POSE_KEYPOINT_INPUT, "Use an image with fewer people.")
     entries = [_person_entry(p, width, height, current[i] if i < len(current) else {}) for i, p in enumerate(persons)]
     return LayoutDocument.from_data({**data, "version": LAYOUT_VERSION, "width": width, "height": height,
                                      "persons": entries})
@@ -97,19 +104,15 @@ def openpose_as_layout(document: LayoutDocument) -> LayoutDocument | None:
     any other text."""
     if not document.openpose:
         return None
-    persons, width, height = _openpose_persons(document.data, "The pasted OpenPose JSON",
-                                               "Remove some people from it.")
+    persons, width, height = _openpose_persons(document.data, PASTED_OPENPOSE, "Remove some people from it.")
     return LayoutDocument.from_data({"version": LAYOUT_VERSION, "width": width, "height": height,
                                      "persons": [_person_entry(p, width, height, {}) for p in persons]})
 
 
-def pose_canvas(frames: Any) -> tuple[int, int]:
-    """(canvas_width, canvas_height) of a POSE_KEYPOINT's first frame, rounded to whole pixels."""
-    frame = frames[0] if isinstance(frames, list) and frames else frames
-    width, height = (frame.get("canvas_width"), frame.get("canvas_height")) if isinstance(frame, dict) else (0, 0)
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 1
-               for v in (width, height)):
-        raise GligenInputError("The POSE_KEYPOINT input has no valid canvas_width / canvas_height.")
+def pose_canvas(frames: Any, source: PoseSource = POSE_KEYPOINT_INPUT) -> tuple[int, int]:
+    """(canvas_width, canvas_height) of a POSE_KEYPOINT's first frame, rounded to whole pixels (1 to MAX_POSE_CANVAS,
+    checked before rounding)."""
+    width, height = pose_canvas_size(frames, source)
     return max(1, round(width)), max(1, round(height))
 
 
@@ -195,13 +198,13 @@ def _person_entry(person: Person, width: int, height: int, previous: Any) -> dic
     return {"keypoints": keypoints, **kept}
 
 
-def _openpose_persons(source: Any, what: str, fix: str) -> tuple[tuple[Any, ...], int, int]:
+def _openpose_persons(frames: Any, source: PoseSource, fix: str) -> tuple[tuple[Any, ...], int, int]:
     """Persons (at most MAX_PERSONS) and the canvas (width, height) of OpenPose / POSE_KEYPOINT data."""
-    persons = persons_from_pose_keypoint(source)
+    persons = persons_from_pose_keypoint(frames, source)
     if len(persons) > MAX_PERSONS:
-        raise GligenInputError(f"{what} holds {len(persons)} persons; the keypoint model takes at most "
+        raise GligenInputError(f"{source.name} holds {len(persons)} persons; the keypoint model takes at most "
                                f"{MAX_PERSONS}. {fix}")
-    width, height = pose_canvas(source)
+    width, height = pose_canvas(frames, source)
     return persons, width, height
 
 

@@ -258,8 +258,16 @@ def test_phrases_from_a_non_sd1_clip_are_refused(host: TinyHost, parts: dict[str
     ("constant", 0.3, 0.0, -1.0, "", "strength -1.0 is invalid"),
     ("curve", 0.3, 0.0, 1.0, "", "curve is empty"),
     ("curve", 0.3, 0.0, 1.0, "1, 1, half, 0", "numbers separated by commas"),
-    ("curve", 0.3, 0.0, 1.0, "1, nan, 0", "invalid values [nan]"),
-    ("curve", 0.3, 0.0, 1.0, "1, -2", "invalid values [-2.0]"),
+    ("curve", 0.3, 0.0, 1.0, "1, nan, 0", "value 2 ('nan') is not a plain decimal number"),
+    ("curve", 0.3, 0.0, 1.0, "1, -2", "value 2 (-2) is outside 0 to 2"),
+    ("curve", 0.3, 0.0, 1.0, "1, 1e30", "value 2 ('1e30') is not a plain decimal number: write numbers separated"),
+    ("curve", 0.3, 0.0, 1.0, "1, 1_0", "value 2 ('1_0') is not a plain decimal number"),  # float() reads 10
+    ("curve", 0.3, 0.0, 1.0, "0.5 inf", "value 2 ('inf') is not a plain decimal number"),
+    ("curve", 0.3, 0.0, 1.0, "1, \u0661", "value 2 ('\u0661') is not a plain decimal number"),  # an Arabic-Indic 1
+    ("curve", 0.3, 0.0, 1.0, "1, 1, 1000000", "value 3 (1000000) is outside 0 to 2: beta 1 grounds as trained"),
+    ("curve", 0.3, 0.0, 1.0, "1 " * 10_001, "10,001 values; the limit is 10,000"),
+    ("curve", 0.3, 0.0, 1.0, "1" * 100_000, "100,000 characters long; the limit is 80,000"),
+    ("constant", 0.3, 0.0, 1e30, "", "strength 1e+30 is invalid: use a number from 0 to 2"),
     ("sometimes", 0.3, 0.0, 1.0, "", "Unknown schedule mode 'sometimes'"),
 ])
 @pytest.mark.bad_input
@@ -267,3 +275,11 @@ def test_bad_schedule_values(mode: str, on: float, decay: float, strength: float
     from gligen_suite.nodes.schedule_node import build_schedule
 
     assert needle in message_for(lambda: build_schedule(mode, on, decay, strength, curve))
+
+
+@pytest.mark.bad_input
+def test_curve_values_at_the_bounds_are_accepted() -> None:
+    from gligen_suite.nodes.schedule_node import build_schedule
+
+    assert build_schedule("curve", 0.3, 0.0, 2.0, "2, 0.50, .25, +1, 0., 0").values == (2.0, 0.5, 0.25, 1.0, 0.0, 0.0)
+    assert len(build_schedule("curve", 0.3, 0.0, 1.0, ", ".join(["0.5"] * 10_000)).values) == 10_000

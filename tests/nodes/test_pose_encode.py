@@ -144,3 +144,47 @@ def test_pose_keypoint_joints_outside_the_picture_are_hidden_not_stretched() -> 
     grounding = encode_poses("", openpose(normalized))  # already normalized; the nose at x 1.04
     assert grounding.visible[0, 0] == 0 and grounding.visible[0, 5] == 1
     torch.testing.assert_close(grounding.points[0, 5], torch.tensor([300 / 512, 150 / 512]))
+
+
+# ---- canvas sizes and pasted OpenPose files: the message names where the pose came from --------------
+def run_pose_node(layout: str, pose_keypoint: Any = None, mode: str = "add to layout") -> Any:
+    from gligen_suite.nodes.pose_encode_node import GligenPoseEncode
+
+    return GligenPoseEncode.execute(layout, pose_keypoint, mode)
+
+
+@pytest.mark.parametrize("width", [1e308, 10 ** 400, 16385, 0.5], ids=["1e308", "10**400", "16385", "half-pixel"])
+@pytest.mark.parametrize("source", ["pasted", "add to layout", "copy always"])
+@pytest.mark.bad_input
+def test_a_canvas_beyond_the_limit_is_refused_naming_the_source(width: Any, source: str) -> None:
+    """An astronomically large canvas_width used to escape as a raw OverflowError (or a 400-digit layout width)."""
+    frame = openpose(person())[0] | {"canvas_width": width}
+    if source == "pasted":
+        text = message_for(lambda: run_pose_node(json.dumps(frame)))
+        assert text.startswith("The OpenPose JSON pasted into the layout has canvas_width"), text
+    else:
+        text = message_for(lambda: run_pose_node("", [frame], source))
+        assert text.startswith("The POSE_KEYPOINT input has canvas_width"), text
+    assert "each from 1 to 16384" in text and len(text) < 300
+
+
+def test_a_canvas_at_the_limit_is_accepted() -> None:
+    grounding = run_pose_node(json.dumps(openpose(person())[0] | {"canvas_width": 16384})).args[0]
+    torch.testing.assert_close(grounding.points[0, 0], torch.tensor([256 / 16384, 100 / 512]))
+
+
+@pytest.mark.parametrize(("pasted", "needles"), [
+    ({"people": [], "canvas_width": 512, "canvas_height": 512}, ("contains no people", "paste a file with")),
+    ([5], ('has no "people" list', "paste an OpenPose / DWPose JSON file")),
+    ({"people": [{"pose_keypoints_2d": person()}]}, ("has canvas_width None", "each from 1 to 16384")),
+    (openpose(person()[:-1])[0], (", person 1: pose_keypoints_2d has 53 numbers",)),
+], ids=["no-people", "list-of-numbers", "no-canvas", "53-numbers"])
+@pytest.mark.bad_input
+def test_pasted_openpose_problems_name_the_pasted_text_not_the_pose_keypoint_input(pasted: Any,
+                                                                                    needles: tuple[str, ...]) -> None:
+    from gligen_suite.nodes.pose_encode_node import encode_poses
+
+    for run in (lambda: run_pose_node(json.dumps(pasted)), lambda: encode_poses(json.dumps(pasted))):
+        text = message_for(run)
+        assert text.startswith("The OpenPose JSON pasted into the layout"), text
+        assert "POSE_KEYPOINT" not in text and all(needle in text for needle in needles), text

@@ -7,6 +7,10 @@ JSON as it arrives from files, editors and other nodes: huge, nested, unicode, i
 from __future__ import annotations
 
 import json
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -20,7 +24,7 @@ def layout_json(objects: list[Any], **top: Any) -> str:
     return json.dumps({"version": 1, "width": 512, "height": 512, "objects": objects} | top)
 
 
-def one_object(phrase: str, box: Any = (0, 0, 64, 64)) -> str:
+def one_object(phrase: Any, box: Any = (0, 0, 64, 64)) -> str:
     return layout_json([{"phrase": phrase, "box": list(box)}])
 
 
@@ -52,13 +56,25 @@ BAD_TEXT = [
     (one_object("\u3000 \t"), ("empty phrase",)),  # ideographic and ordinary white space
     (layout_json([{"phrase": f"o{i}", "box": [0, 0, 8, 8]} for i in range(30)] + [{"phrase": "one more"}]),
      ("31 objects", "at most 30")),
+    (one_object(5), ("Layout object 1", '"phrase" is 5 (a number)', "must be text")),
+    (one_object(["a cat"]), ("Layout object 1", "(a list)", "must be text")),
+    (one_object("a \ud800 cat"), ("Layout object 1", "lone UTF-16 surrogate (U+D800, character 3)", "Delete it")),
+    (json.dumps({"people": [{"pose_keypoints_2d": [0] * 54}], "canvas_width": 512, "canvas_height": 512}),
+     ("OpenPose JSON file", "GLIGEN Pose Encode", "pose_keypoint input")),
+    (json.dumps([{"people": [], "canvas_width": 512, "canvas_height": 512}]), ("OpenPose JSON file", "Pose Encode")),
+    # what ComfyUI passes on for a layout an API client sent as a JSON object: str() of the dict
+    (str(json.loads(one_object("a cat"))), ("not valid JSON", "Python dict", "must be a JSON string", "json.dumps")),
+    (one_object("a cat").replace('"objects"', '\ufeff"objects"'),
+     ("byte-order mark (U+FEFF) at line 1, column", "delete it")),
 ]
 
 
 @pytest.mark.parametrize(("text", "needles"), BAD_TEXT, ids=[
     "nested", "5000-digit-int", "huge-box-int", "huge-strength", "trailing-garbage", "python-quotes",
     "trailing-comma", "double-encoded", "11MB", "width-string", "canvas-too-big", "objects-dict",
-    "persons-dict", "box-strings", "zero-width-phrase", "control-code-phrase", "blank-unicode-phrase", "31-objects"])
+    "persons-dict", "box-strings", "zero-width-phrase", "control-code-phrase", "blank-unicode-phrase", "31-objects",
+    "number-phrase", "list-phrase", "lone-surrogate", "openpose-at-text-box", "openpose-frames-at-text-box",
+    "python-dict-from-api", "byte-order-mark-inside"])
 @pytest.mark.bad_input
 def test_bad_layout_text_is_named_at_the_encode_node(host: TinyHost, text: str, needles: tuple[str, ...]) -> None:
     text_message = message_for(lambda: encode(host, text))
@@ -67,9 +83,71 @@ def test_bad_layout_text_is_named_at_the_encode_node(host: TinyHost, text: str, 
     assert len(text_message) < 600  # a message, not an echo of the input
 
 
+@pytest.mark.parametrize("start", ["\ufeff", "\ufeff\ufeff", " \n\ufeff"], ids=["one", "two", "after-white-space"])
 @pytest.mark.bad_input
-def test_a_byte_order_mark_from_a_windows_file_is_accepted(host: TinyHost) -> None:
-    assert encode(host, "\ufeff" + one_object("a cat")).phrases == ("a cat",)
+def test_a_byte_order_mark_from_a_windows_file_is_accepted(host: TinyHost, start: str) -> None:
+    assert encode(host, start + one_object("a cat")).phrases == ("a cat",)
+
+
+@pytest.mark.bad_input
+def test_a_layout_that_is_no_string_is_refused_at_both_encode_nodes(host: TinyHost) -> None:
+    """In-process callers (and API clients, whose objects ComfyUI turns into Python text) must send JSON text."""
+    from gligen_suite.nodes.pose_encode_node import GligenPoseEncode
+    from gligen_suite.nodes.text_box_encode_node import GligenTextBoxEncode
+
+    layout = json.loads(one_object("a cat"))
+    for run in (lambda: GligenTextBoxEncode.execute(host.clip, layout), lambda: GligenPoseEncode.execute(layout)):
+        text = message_for(run)
+        assert "The layout must be a JSON string, got a dict" in text and "json.dumps(layout)" in text
+
+
+# ---- bounded work: no phrase keeps the node busy ----------------------------------------------------
+@contextmanager
+def within(seconds: float) -> Iterator[None]:
+    """The block must finish within `seconds` of wall time: an alarm stops it there (unbounded work then fails
+    the test instead of hanging it), and the time it took is checked too. A bound, not a benchmark."""
+    def stop(*_: Any) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.perf_counter() - start < seconds
+
+
+@pytest.mark.bad_input
+def test_a_phrase_padded_with_200000_spaces_is_refused_at_once(host: TinyHost) -> None:
+    """CLIP collapses the spaces (the 75-token check passes); the phrase is measured in characters first."""
+    from gligen_suite.nodes.text_box_encode_node import GligenTextBoxEncode
+
+    padded = one_object("a cat" + " " * 200_000 + "on a mat")
+    with within(2.0):
+        text = message_for(lambda: GligenTextBoxEncode.execute(host.clip, padded))
+    assert "Layout object 1: the phrase is 200,013 characters long; the limit is 4,000" in text
+    assert "Shorten it" in text and len(text) < 400
+
+
+@pytest.mark.bad_input
+def test_a_phrase_at_the_character_limit_is_encoded_and_its_preview_is_quick(host: TinyHost) -> None:
+    """4,000 characters, mostly spaces, within CLIP's 75 tokens: encoded; the node's own work on it (the layout, the
+    preview label shortened to its box, masks, boxes) takes a few text measurements, not one per character. CLIP's
+    encode is the host's work and is not timed."""
+    from gligen_suite.gligen_model.layout import MAX_PHRASE_CHARS
+    from gligen_suite.nodes.editor.document import LayoutDocument
+    from gligen_suite.nodes.editor.node_runs import box_outputs
+
+    phrase = "a cat" + " " * (MAX_PHRASE_CHARS - 13) + "on a mat"
+    text = one_object(phrase, (0, 0, 512, 64))
+    assert len(phrase) == MAX_PHRASE_CHARS
+    with within(2.0):
+        preview, masks, _ = box_outputs(LayoutDocument.decode(text), None)
+    assert preview.shape == (1, 512, 512, 3) and masks.shape == (1, 512, 512)
+    assert encode(host, text).phrases == (phrase,)
 
 
 # ---- phrases: long, unicode, boundaries ---------------------------------------------------------

@@ -5,15 +5,22 @@ BOUNDING_BOXES)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import torch
+from PIL import Image, ImageDraw
 
 from devkit.pack import import_pack
 
 import_pack()
 from gligen_suite.gligen_model import GligenInputError, parse_layout  # noqa: E402
-from gligen_suite.gligen_model.layout import canonical_layout_json, default_layout_json  # noqa: E402
+from gligen_suite.gligen_model.layout import (  # noqa: E402
+    Layout,
+    LayoutObject,
+    canonical_layout_json,
+    default_layout_json,
+)
 from gligen_suite.gligen_model.pose import Person  # noqa: E402
 from gligen_suite.nodes.editor.colors import PALETTE, entry_colors  # noqa: E402
 from gligen_suite.nodes.editor.document import LayoutDocument  # noqa: E402
@@ -24,7 +31,13 @@ from gligen_suite.nodes.editor.outputs import (  # noqa: E402
     output_size,
     person_masks,
 )
-from gligen_suite.nodes.editor.preview import render_box_preview, render_pose_preview  # noqa: E402
+from gligen_suite.nodes.editor.preview import (  # noqa: E402
+    MAX_LABEL_CHARS,
+    _fit,
+    _font,
+    render_box_preview,
+    render_pose_preview,
+)
 from gligen_suite.nodes.editor.seeding import (  # noqa: E402
     ADD_TO_LAYOUT,
     COPY_ALWAYS,
@@ -265,6 +278,41 @@ def test_box_preview_draws_each_box_in_its_colour_over_the_background() -> None:
     assert inside[0] > 0.1 and inside[2] > 0.5  # light red fill over blue
     plain = render_box_preview(layout, ["#ff0000"], None)
     assert torch.allclose(plain[0, 10, 10], torch.tensor([48 / 255] * 3))
+
+
+def linear_fit(draw: ImageDraw.ImageDraw, text: str, font: Any, width: float) -> str:
+    """The label cut as it used to be, one character per measurement: the reference for short text."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…" if text else ""
+
+
+def test_preview_labels_are_cut_as_one_character_at_a_time_would_cut_them() -> None:
+    draw, font = ImageDraw.Draw(Image.new("RGBA", (8, 8))), _font(512)
+    for text in ("7 a red cat on a mat", "1 猫🐱 cafe\u0301", "2 x", "3 w w w w"):
+        for width in range(0, 200, 3):
+            assert _fit(draw, text, font, width) == linear_fit(draw, text, font, width), (text, width)
+
+
+@pytest.mark.bad_input
+def test_a_long_label_takes_a_few_measurements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A phrase of thousands of characters used to be shortened one character per measurement (hours of work for
+    200,000 characters): now a binary search, after a cap, draws the preview with a bounded number."""
+    measure = ImageDraw.ImageDraw.textlength
+    calls = []
+
+    def counted(self: ImageDraw.ImageDraw, text: str, *args: Any, **kwargs: Any) -> float:
+        calls.append(len(text))
+        assert len(calls) <= 64, "the label is measured once per character"
+        return measure(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "textlength", counted)
+    phrase = "a cat" + " " * 200_000 + "on a mat"  # a Layout made in code: no phrase limit applies
+    long = Layout(512, 512, (LayoutObject(phrase, (0.0, 0.0, 0.5, 0.5)), LayoutObject("a dog", (0.5, 0.5, 1.0, 1.0))))
+    assert render_box_preview(long, ["#ff0000", "#00ff00"], None).shape == (1, 512, 512, 3)
+    assert len(calls) <= 2 * 16 and max(calls) <= MAX_LABEL_CHARS + 1
 
 
 def test_pose_preview_draws_joints_and_limbs_in_the_persons_colour() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -116,6 +117,19 @@ def test_curve_spreads_values_over_steps_and_strength_multiplies() -> None:
     schedule = BetaSchedule.curve([1.0, 0.5], strength=2.0)
     assert [schedule.beta_at(i, 4) for i in range(4)] == [2.0, 2.0, 1.0, 1.0]
     assert [BetaSchedule.curve([0.9, 0.1, 0.0]).beta_at(i, 3) for i in range(3)] == [0.9, 0.1, 0.0]
+
+
+@pytest.mark.bad_input
+def test_curve_values_and_strength_are_bounded_where_schedules_are_made() -> None:
+    """1e30 used to run (a NaN image); the bounds hold for schedules built in code too, not only in the node."""
+    from gligen_suite.gligen_model import GligenInputError
+
+    for values, strength, needle in (([1.0, 1e30], 1.0, "invalid values [1e+30]: use numbers from 0 to 2"),
+                                     ([1.0] * 10_001, 1.0, "10,001 values; the limit is 10,000"),
+                                     ([1.0], 2.5, "strength 2.5 is invalid: use a number from 0 to 2")):
+        with pytest.raises(GligenInputError, match=re.escape(needle)):
+            BetaSchedule.curve(values, strength)
+    assert BetaSchedule.curve([2.0, 0.0], 2.0).beta_at(0, 2) == 4.0
 
 
 def test_step_of_sigma_handles_exact_and_intermediate_sigmas() -> None:

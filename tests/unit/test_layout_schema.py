@@ -70,7 +70,10 @@ def expect_message(text: str, *needles: str) -> None:
     (json.dumps({"version": 1, "width": 64, "height": 64}), ('"objects" list',)),
     (layout([{"phrase": "", "box": [0, 0, 8, 8]}]), ("object 1 has an empty phrase",)),
     (layout([{"phrase": "   ", "box": [0, 0, 8, 8]}]), ("empty phrase",)),
-    (layout([{"phrase": 5, "box": [0, 0, 8, 8]}]), ("empty phrase",)),
+    (layout([{"phrase": 5, "box": [0, 0, 8, 8]}]), ('object 1: "phrase" is 5 (a number); it must be text',)),
+    (layout([{"phrase": {"en": "a dog"}, "box": [0, 0, 8, 8]}]), ("(a JSON object); it must be text",)),
+    (layout([{"phrase": "a \udc31 dog", "box": [0, 0, 8, 8]}]), ("object 1: the phrase holds a lone UTF-16 surrogate",
+                                                                 "Delete it")),
     (layout([{"phrase": "a dog", "box": [0, 0, 8]}]), ("'a dog'", "four numbers")),
     (layout([{"phrase": "a dog", "box": [0, 0, True, 8]}]), ("four numbers",)),
     (layout([{"phrase": "a dog", "box": [0, 0, 600, 100]}]), ("outside the 512x256 canvas",)),
@@ -100,3 +103,14 @@ def expect_message(text: str, *needles: str) -> None:
 ])
 def test_bad_layouts_get_a_message_naming_the_problem(text: str, needles: tuple[str, ...]) -> None:
     expect_message(text, *needles)
+
+
+@pytest.mark.bad_input
+def test_phrases_are_limited_in_characters_before_anything_reads_them() -> None:
+    """CLIP collapses white space, so the token limit alone lets a phrase of any length through."""
+    from gligen_suite.gligen_model.layout import MAX_PHRASE_CHARS
+
+    at_limit = "a" + " " * (MAX_PHRASE_CHARS - 2) + "b"
+    assert parse_layout(layout([{"phrase": at_limit, "box": [0, 0, 8, 8]}])).objects[0].phrase == at_limit
+    expect_message(layout([{"phrase": at_limit + "c", "box": [0, 0, 8, 8]}]),
+                   "object 1: the phrase is 4,001 characters long; the limit is 4,000", "Shorten it")
