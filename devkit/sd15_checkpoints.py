@@ -38,7 +38,7 @@ from safetensors.torch import save_file
 from .comfy_host import import_comfy
 from .file_cache import cached_file
 
-BUILDER_VERSION = "2"  # bump whenever the built bytes change; it is part of the cache file name
+BUILDER_VERSION = "3"  # bump whenever the built bytes change; it is part of the cache file name
 UNET_PREFIX = "model.diffusion_model."
 CLIP_PREFIX = "cond_stage_model."
 VAE_PREFIX = "first_stage_model."
@@ -146,7 +146,8 @@ def _init_tensor(key: str, meta: torch.Tensor, init: Init, seed: int, dtype: tor
         return torch.ones(meta.shape, dtype=dtype)
     if init == "zeros":
         return torch.zeros(meta.shape, dtype=dtype)
-    generator = torch.Generator().manual_seed(((seed << 32) ^ zlib.crc32(key.encode())) % 2**63)
+    # torch's CPU generator (mt19937) keeps only the low 32 bits of its seed: seed and key are mixed into them
+    generator = torch.Generator().manual_seed(zlib.crc32(f"{seed}:{key}".encode()))
     if dtype in (torch.float16, torch.bfloat16, torch.float32):
         return torch.empty(meta.shape, dtype=dtype).normal_(0.0, init, generator=generator)
     return torch.empty(meta.shape).normal_(0.0, init, generator=generator).to(dtype)  # float8: no normal_

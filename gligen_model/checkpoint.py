@@ -16,6 +16,7 @@ what maps them onto a base model, whatever the block names.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import torch
 
 from .errors import GligenInputError
 from .file_reading import read_weights_file
+from .grounding import BoxGrounding
 from .image_projection import find_text_projection
 from .variants import INPAINT_CHANNELS, SPECS, UNET_LATENT_CHANNELS, Variant, VariantSpec, recognise_variants
 
@@ -34,6 +36,10 @@ PREFIXES_TO_STRIP = ("model.diffusion_model.", "diffusion_model.", "unet.")
 MAX_REPORTED = 6
 FIRST_CONV_KEYS = ("input_blocks.0.0.", "conv_in.")
 CONFIG_WALK_LIMIT = 20_000  # objects visited in a file's training config: bounded, whatever the file holds
+LDM_BLOCK = re.compile(r"^(?P<section>input_blocks|middle_block|output_blocks)(?:\.(?P<id>\d+))?\.\d+$")
+DIFFUSERS_BLOCK = re.compile(
+    r"^(?P<section>down_blocks|mid_block|up_blocks)(?:\.(?P<level>\d+))?\.attentions\.(?P<index>\d+)$")
+PHRASE_WIDTHS = {768: (768, "SD1.x's CLIP-L")}  # context width -> its text encoder's phrase width, and name
 
 
 __all__ = ["FuserWeights", "GligenCheckpoint", "Variant", "load_gligen_checkpoint", "parse_gligen_state_dict"]
@@ -136,6 +142,7 @@ def parse_gligen_state_dict(raw: dict[str, Any], name: str, variant: Variant | N
     downsample_net = _under(state, "downsample_net.")
     spec = detect_variant(position_net, name, downsample_net, f"{hints} {name}", variant)
     _check_position_net(spec, position_net, fusers[0].context_dim, name)
+    _check_phrase_width(spec, position_net, fusers[0].context_dim, name)
     _raise_if_problems([f"downsample_net: {p}" for p in _tensor_problems(downsample_net, spec.downsampler_shapes())],
                        name)
     first_conv = _first_conv(state, spec, name)
@@ -314,7 +321,87 @@ def _collect_fusers(fuser_keys: dict[str, torch.Tensor], name: str) -> tuple[Fus
     context_dims = {f.context_dim for f in fusers}
     if len(context_dims) != 1:
         raise GligenInputError(f"'{name}' mixes fusers of context widths {sorted(context_dims)}; the file is corrupt.")
+    _check_no_gaps(fusers, name)
     return fusers
+
+
+def _check_no_gaps(fusers: tuple[FuserWeights, ...], name: str) -> None:
+    """Refuse a file whose own block list skips a transformer block (fusers for input_blocks.1, 2 and 5 but not 4):
+    Apply would blame the base model."""
+    problem = _block_list_gap([f.block for f in fusers], [f.query_dim for f in fusers])
+    if problem:
+        raise GligenInputError(f"'{name}' is an incomplete GLIGEN file: {problem}. The file is damaged or was cut by "
+                               "a tool: download the checkpoint again.")
+
+
+def _block_list_gap(blocks: list[str], widths: list[int]) -> str | None:
+    """What a list of fuser blocks (UNet forward order, LDM or diffusers names) skips, or None.
+
+    An SD-family UNet has, per level, n input res blocks with a transformer after each, and n + 1 output blocks;
+    the middle block has one. Each block becomes (section, level, index in its level). Missing are: a position
+    between two fusers of one section; in a file with fusers on both sides, the middle block, and the positions
+    of a level that has fewer fusers than the other levels of its side; and both sides must have as many levels.
+    A list that stops before the output blocks (the tests' small files) is a smaller UNet's as far as it tells,
+    and a side's first or last level missing as a whole is only caught by the level count."""
+    positions, name_of = _block_positions(blocks)
+    if not positions:
+        return None
+    # transformers per input level (an output level has one more)
+    per_level = max([i + 1 for s, _, i in positions if s == 0] + [i for s, _, i in positions if s == 2], default=1)
+    present = set(positions)
+    both_sides = {0, 2} <= {s for s, _, _ in positions}
+    missing = [] if not both_sides or (1, 0, 0) in present else [(1, 0, 0)]
+    levels: dict[int, list[int]] = {}
+    for section in (0, 2):
+        mine = sorted(p for p in positions if p[0] == section)
+        if not mine:
+            continue
+        levels[section] = list(range(mine[0][1], mine[-1][1] + 1))
+        counts = {level: sum(1 for p in mine if p[1] == level) for level in levels[section]}
+        short = {level for level, n in counts.items() if both_sides and n < max(counts.values())}
+        slots = [(section, level, i) for level in levels[section] for i in range(per_level + (section == 2))]
+        missing += [p for p in slots if p not in present and (mine[0] < p < mine[-1] or p[1] in short)]
+    if missing:
+        return (f"it has no fuser for {', '.join(name_of(*p) for p in sorted(missing)[:MAX_REPORTED])}, "
+                f"{'a transformer block' if len(missing) == 1 else 'transformer blocks'} of the UNet its other fusers "
+                "are made for")
+    if both_sides and len(levels[0]) != len(levels[2]):
+        level_widths = {s: [next(w for p, w in zip(positions, widths, strict=True) if p[:2] == (s, level))
+                            for level in levels[s]] for s in (0, 2)}
+        return (f"its input blocks have fusers at the widths {level_widths[0]}, its output blocks at "
+                f"{level_widths[2]}, where a UNet has the same levels on both sides")
+    return None
+
+
+def _block_positions(blocks: list[str]) -> tuple[list[tuple[int, int, int]], Callable[[int, int, int], str]]:
+    """Each block's (section, level, index in its level) and the name of a position; no positions for names of
+    neither layout (or a mix), and for LDM names without input blocks (whose ids per level are unknown)."""
+    sections = {"input_blocks": 0, "middle_block": 1, "output_blocks": 2, "down_blocks": 0, "mid_block": 1,
+                "up_blocks": 2}
+    if all(DIFFUSERS_BLOCK.match(b) for b in blocks):
+        matches = [DIFFUSERS_BLOCK.match(b) for b in blocks]
+        positions = [(sections[m["section"]], int(m["level"] or 0), int(m["index"])) for m in matches if m]
+
+        def diffusers_name(s: int, level: int, index: int) -> str:
+            return (f"down_blocks.{level}.attentions.{index}", "mid_block.attentions.0",
+                    f"up_blocks.{level}.attentions.{index}")[s]
+
+        return positions, diffusers_name
+    if not all(LDM_BLOCK.match(b) for b in blocks):
+        return [], str
+    ids = [(sections[m["section"]], int(m["id"] or 0)) for m in (LDM_BLOCK.match(b) for b in blocks) if m]
+    inputs = [i for s, i in ids if s == 0]
+    # ids per input level: the smallest span that puts no fuser on a downsampler (the level's last id)
+    span = next((p for p in range(2, max(inputs, default=0) + 2) if all((i - 1) % p != p - 1 for i in inputs)), None)
+    if span is None:  # no input blocks, or a fuser on input_blocks.0 (the input conv): not a UNet's
+        return [], str
+    positions = [(s, *divmod(i - 1 if s == 0 else i, span)) if s != 1 else (1, 0, 0) for s, i in ids]
+
+    def ldm_name(s: int, level: int, index: int) -> str:
+        return (f"input_blocks.{1 + level * span + index}.1", "middle_block.1",
+                f"output_blocks.{level * span + index}.1")[s]
+
+    return positions, ldm_name
 
 
 def expected_fuser_shapes(query_dim: int, context_dim: int) -> dict[str, tuple[int, ...]]:
@@ -356,6 +443,19 @@ def _check_position_net(spec: VariantSpec, state: dict[str, torch.Tensor], token
         _raise_if_problems([f"position net: {problem}"], name)
     expected = spec.expected_shapes(int(null.shape[0]), token_dim)
     _raise_if_problems([f"position net: {p}" for p in _tensor_problems(state, expected)], name)
+
+
+def _check_phrase_width(spec: VariantSpec, state: dict[str, torch.Tensor], context_dim: int, name: str) -> None:
+    """A position net for phrases of another width than the fusers' base model's text encoder gives: a damaged
+    file (or parts of two), which the encode node would blame on the CLIP."""
+    width = int(state[spec.entity_null_key].shape[0])
+    expected, encoder = PHRASE_WIDTHS.get(context_dim, (width, ""))
+    if spec.grounding is BoxGrounding and width != expected:
+        raise GligenInputError(
+            f"'{name}' is a damaged GLIGEN file: its position net takes phrases of {width} values "
+            f"('{spec.entity_null_key}' has shape ({width},)), but its fusers are for context {context_dim}, "
+            f"whose text encoder ({encoder}) gives {expected}. The file is damaged or mixes parts of two files: "
+            "download the checkpoint again.")
 
 
 def _tensor_problems(state: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]]) -> list[str]:

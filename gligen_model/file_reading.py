@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -33,9 +35,40 @@ def is_safetensors_header(head: bytes) -> bool:
     return len(head) >= 9 and head[8:9] == b"{"
 
 
+def check_regular_file(path: str | Path) -> None:
+    """Refuse a dangling link and anything but a regular file (a folder, a FIFO, a device) by name, before it
+    is opened: opening a FIFO waits for a writer forever."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError as e:
+        if not path.is_symlink():
+            raise GligenInputError(f"'{path.name}' no longer exists (it was moved or deleted): put it back, "
+                                   "then press 'r' to refresh the list.") from e
+        try:
+            target = f" to '{Path(os.readlink(path)).name}'"
+        except OSError:
+            target = ""
+        raise GligenInputError(
+            f"'{path.name}' is a symbolic link{target}, which does not exist (the file it pointed to was moved or "
+            "deleted). Point the link at the downloaded checkpoint, or put the file itself in its place.") from e
+    except OSError as e:
+        raise GligenInputError(f"Cannot read GLIGEN file '{path.name}': {e.strerror}.") from e
+    if stat.S_ISDIR(mode):
+        raise GligenInputError(
+            f"'{path.name}' is a folder, not a weights file. Choose the checkpoint file inside it, or put the "
+            "checkpoint itself (e.g. gligen_sd14_textbox_pruned.safetensors) in models/gligen.")
+    if not stat.S_ISREG(mode):
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise GligenInputError(
+            f"'{path.name}' is {kind}, not a regular file, so it was not opened (reading it could wait forever). "
+            "Replace it with the downloaded checkpoint file.")
+
+
 def read_weights_file(path: str | Path) -> dict[str, Any]:
     """Load a .safetensors or torch (.pt/.pth/.bin/.ckpt) file; raise GligenInputError with a fix."""
     path = Path(path)
+    check_regular_file(path)
     try:
         with path.open("rb") as f:
             head = f.read(16)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
 import comfy.model_management
 import comfy.model_patcher
 import comfy.ops
@@ -10,6 +14,7 @@ import torch
 from comfy_api.latest import io
 
 from ..gligen_model import GligenInputError, GligenModel, Variant, load_gligen_checkpoint
+from ..gligen_model.file_reading import check_regular_file
 from ..gligen_model.image_projection import load_text_projection
 from .patch.fuser_attention import fuser_attention
 from .sockets import CATEGORY, GligenModelSocket
@@ -30,13 +35,38 @@ def chosen_variant(choice: str) -> Variant | None:
     return Variant(choice)
 
 
+def listed_file_path(folder: str, name: Any) -> str | None:
+    """The full path of `name` when the host lists it in models/<folder>, else None. An entry of that name that
+    is not a readable regular file (a dangling link, a folder, a FIFO: the host's list and its lookup disagree
+    on those) is refused by name, before anything opens it."""
+    listed = name in folder_paths.get_filename_list(folder)
+    path = folder_paths.get_full_path(folder, name) if listed else None
+    if path is None and isinstance(name, str) and os.path.relpath(os.path.join("/", name), "/") == name:
+        for root in folder_paths.get_folder_paths(folder):  # only names that stay inside the folder are looked at
+            if os.path.lexists(os.path.join(root, name)):
+                check_regular_file(Path(root, name))
+    return path
+
+
+def file_identity(path: str | None) -> tuple[Any, ...] | None:
+    """What tells one file from its replacement under the same name: path, device, inode, size, mtime."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def gligen_file_path(name: str) -> str:
     """Resolve a name from the models/gligen list; refuse anything the host does not list."""
-    if name not in folder_paths.get_filename_list("gligen"):
+    path = listed_file_path("gligen", name)
+    if path is None:
         raise GligenInputError(
             f"GLIGEN file '{name}' is not in models/gligen. Put the file there (e.g. "
             "gligen_sd14_textbox_pruned.safetensors) and press 'r' to refresh the list.")
-    return folder_paths.get_full_path_or_raise("gligen", name)
+    return path
 
 
 def projection_choices() -> list[str]:
@@ -50,12 +80,13 @@ def projection_file_path(choice: str) -> str | None:
     if choice == FROM_GLIGEN_FILE:
         return None
     folder, _, name = choice.partition("/")
-    if folder not in PROJECTION_FOLDERS or name not in folder_paths.get_filename_list(folder):
+    path = listed_file_path(folder, name) if folder in PROJECTION_FOLDERS else None
+    if path is None:
         raise GligenInputError(
             f"image_projection '{choice}' is not a file in models/{'/'.join(PROJECTION_FOLDERS)}. Put the file "
             "holding CLIP-L's text projection (e.g. clip_l.safetensors) in models/text_encoders and press 'r' to "
             "refresh the list.")
-    return folder_paths.get_full_path_or_raise(folder, name)
+    return path
 
 
 def load_gligen_patcher(path: str, projection_path: str | None = None,
@@ -104,6 +135,17 @@ class GligenLoader(io.ComfyNode):
             ],
             outputs=[GligenModelSocket.Output(display_name="gligen")],
         )
+
+    @classmethod
+    def fingerprint_inputs(cls, gligen_name: str, image_projection: str = FROM_GLIGEN_FILE,
+                           variant: str = AUTO_VARIANT) -> Any:
+        """ComfyUI reuses the node's output while this stays the same: the files' identity, not only their
+        names, so a file replaced under the same name between two prompts is read again."""
+        try:
+            paths = (gligen_file_path(gligen_name), projection_file_path(image_projection))
+        except GligenInputError:
+            return None  # execute names the problem; a failed node is never cached
+        return tuple(file_identity(p) for p in paths)
 
     @classmethod
     def execute(cls, gligen_name: str, image_projection: str = FROM_GLIGEN_FILE,

@@ -6,6 +6,7 @@ Adds to tests/unit/test_checkpoint_parsing.py (formats, truncation, headers, pic
 
 from __future__ import annotations
 
+import copy
 import pickle
 import sys
 import types
@@ -110,6 +111,10 @@ BAD_STATES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
     ("list-not-dict", lambda: [torch.zeros(3)], ("does not hold a dictionary of weights",)),
     ("first-conv-of-another-width", first_conv_of_7_channels,
      ("first conv: 7 input channels, expected 4 or 9 for a text-box file", "download the checkpoint again")),
+    ("gap-in-block-list", lambda: text_box_state_dict([b for b in BLOCKS if b[0] != "output_blocks.1.1"], seed=4),
+     ("is an incomplete GLIGEN file: it has no fuser for output_blocks.1.1", "download the checkpoint again")),
+    ("phrase-width-1024", lambda: text_box_state_dict(BLOCKS, seed=4, phrase_dim=1024),
+     ("is a damaged GLIGEN file: its position net takes phrases of 1024 values", "gives 768")),
 ]
 
 
@@ -142,6 +147,93 @@ def test_a_file_removed_after_the_list_was_made(models_gligen: Path) -> None:
     path.unlink()
     text = message_for(lambda: load_with_node(path.name))
     assert f"'{path.name}'" in text and ("not in models/gligen" in text or "Cannot read" in text)
+
+
+def test_a_file_replaced_under_the_same_name_is_read_again(models_gligen: Path, monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """Through ComfyUI's own executor and output cache, as between two prompts on a server: the same prompt
+    after the file was replaced (same name, other weights) gets the new weights; unchanged, the cached ones."""
+    import execution
+    from gligen_suite.nodes.loader_node import GligenLoader
+
+    import nodes
+
+    class NobodyListens:
+        client_id = last_node_id = None
+
+        def send_sync(self, *args: Any) -> None:
+            pass
+
+    monkeypatch.setitem(nodes.NODE_CLASS_MAPPINGS, "GLIGENSuite_Loader", GligenLoader)
+    executor = execution.PromptExecutor(NobodyListens(), cache_args={"ram": 0})
+    path = write_safetensors(tiny_state(), unique(models_gligen, "replaced.safetensors"))
+    prompt = {"1": {"class_type": "GLIGENSuite_Loader", "inputs": {"gligen_name": path.name}}}
+
+    def loaded() -> Any:
+        executor.execute(copy.deepcopy(prompt), "replaced", execute_outputs=["1"])  # a fresh prompt, as sent
+        assert executor.success, executor.status_messages
+        return executor.caches.outputs.get("1").outputs[0][0]
+
+    def first_weight(gligen: Any) -> torch.Tensor:
+        return gligen.model.fusers[0].linear.weight
+
+    first = loaded()
+    assert loaded() is first  # unchanged file: ComfyUI's cache answers
+    replacement = text_box_state_dict(BLOCKS, seed=9)
+    write_safetensors(replacement, path.with_name("new.safetensors")).replace(path)
+    second = loaded()
+    assert second is not first
+    assert torch.equal(first_weight(second).cpu(), replacement[FUSER + "linear.weight"])
+    assert not torch.equal(first_weight(first), first_weight(second))
+
+
+def load_within(name: str, fifo: Path | None = None, seconds: float = 20.0) -> str:
+    """The loader's message for `name`, failing (not hanging) if it blocks: a FIFO's open waits for a writer,
+    so a stuck load is released by opening the FIFO's write end once the time is up."""
+    import os
+    import threading
+
+    outcome: list[Any] = []
+
+    def load() -> None:
+        try:
+            load_with_node(name)
+            outcome.append("no error")
+        except BaseException as e:  # noqa: BLE001 - handed to the test's thread
+            outcome.append(e)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        if fifo is not None:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail(f"loading {name} blocked for {seconds:.0f} s")
+    assert type(outcome[0]).__name__ == "GligenInputError", repr(outcome[0])
+    return str(outcome[0])
+
+
+def test_a_dangling_link_a_folder_and_a_fifo_in_models_gligen_are_named(models_gligen: Path) -> None:
+    """The host lists a dangling link and a FIFO (its lookup then finds no file: a bare FileNotFoundError used to
+    reach the user), and not a folder; each is named, with what to do, and none is opened."""
+    import os
+
+    import folder_paths
+
+    link = unique(models_gligen, "link.safetensors")
+    link.symlink_to(models_gligen / "elsewhere" / "gligen_sd14_textbox_pruned.safetensors")
+    folder = unique(models_gligen, "folder.safetensors")
+    folder.mkdir()
+    fifo = unique(models_gligen, "pipe.safetensors")
+    os.mkfifo(fifo)
+    assert {link.name, fifo.name} <= set(folder_paths.get_filename_list("gligen"))
+    text = load_within(link.name)
+    assert f"'{link.name}' is a symbolic link to 'gligen_sd14_textbox_pruned.safetensors', which does not exist" \
+           in text and "Point the link at the downloaded checkpoint" in text
+    text = load_within(folder.name)
+    assert f"'{folder.name}' is a folder, not a weights file" in text and "Choose the checkpoint file" in text
+    text = load_within(fifo.name, fifo)
+    assert f"'{fifo.name}' is a named pipe (FIFO), not a regular file, so it was not opened" in text
 
 
 @pytest.mark.parametrize("name", ["../checkpoints/model.safetensors", "/etc/passwd", "sub/../../x.safetensors",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -125,12 +126,42 @@ def test_interrupt_mid_sampling_leaves_nothing_patched(models_server: ComfyServe
                                                        references: dict[str, torch.Tensor]) -> None:
     long_run = single("boxes_a", "interrupted", steps=400, schedule=lambda g: g.schedule("constant"))
     prompt_id = models_server.queue_prompt(long_run)
-    models_server.wait_for_progress(prompt_id, 2)  # the fusers have run; the sampler is between steps
+    models_server.wait_for_progress(prompt_id, 2)  # the fusers have run; raised from the next step's first layer
     models_server.interrupt()
     with pytest.raises(PromptInterrupted):
         models_server.wait(prompt_id, timeout=300)
     for kind in ("plain", "boxes_a", "plain"):
         assert_exact(run_one(models_server, kind, "after_interrupt"), references[kind], f"{kind} after the interrupt")
+
+
+def test_interrupt_inside_a_grounded_step_then_the_same_prompt_is_exact(models_server: ComfyServer,
+                                                                        tmp_path_factory: pytest.TempPathFactory
+                                                                        ) -> None:
+    """POST /interrupt while a grounded step runs. ComfyUI 0.3.75 checks for it in every comfy.ops layer, the
+    fusers' too, so it is raised from inside a UNet call: once right after a step's progress message (the next
+    step's first layer), once half a step later (mid-UNet). The identical prompt then runs again (loader, encode
+    and Apply from ComfyUI's cache, the KSampler anew) and gives bit for bit what a fresh server gives."""
+    steps = 40 if wants_gpu() else 8  # long enough that both interrupts arrive before the last step
+    grounded = single("boxes_a", "grounded_step", steps=steps, schedule=lambda g: g.schedule("constant"))
+    with ComfyServer(tmp_path_factory.mktemp("fresh_grounded_step")) as fresh:
+        provide_models(fresh)
+        reference = only_latent(fresh, fresh.run(grounded, timeout=300))
+    step_time = 0.0
+    for attempt in range(2):
+        prompt_id = models_server.queue_prompt(grounded)
+        models_server.wait_for_progress(prompt_id, 1)
+        started = time.monotonic()
+        if attempt == 0:
+            models_server.wait_for_progress(prompt_id, 2)
+            step_time = time.monotonic() - started
+        else:
+            time.sleep(step_time / 2)
+        models_server.interrupt()
+        with pytest.raises(PromptInterrupted) as info:
+            models_server.wait(prompt_id, timeout=300)
+        assert info.value.node_type == "KSampler", info.value
+    history = models_server.run(grounded, timeout=300)
+    assert_exact(only_latent(models_server, history), reference, "the grounded prompt after two interrupts")
 
 
 def test_models_freed_by_the_host_reload_and_stay_exact(models_server: ComfyServer,

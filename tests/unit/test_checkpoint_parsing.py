@@ -246,3 +246,99 @@ def test_text_image_files_load_in_every_layout_with_their_projection(tmp_path: P
     torch.save(projection, bare)
     assert torch.equal(load_text_projection(bare), projection)
     assert torch.equal(GligenModel(checkpoint, image_projection=projection).image_projection, projection)
+
+
+# ---- files that are not regular files; a GLIGEN file that is incomplete in itself ----------------------
+def read_within(path: Path, seconds: float = 10.0) -> str:
+    """The message for reading `path`, failing (not hanging) when the read blocks: a FIFO's open waits for a
+    writer, so a stuck reader is released by opening the write end once the time is up."""
+    import os
+    import threading
+
+    from gligen_suite.gligen_model.file_reading import read_weights_file
+
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            read_weights_file(path)
+            outcome.append(None)
+        except BaseException as e:  # noqa: BLE001 - handed to the test thread
+            outcome.append(e)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(seconds)
+    if reader.is_alive():
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(5)
+        pytest.fail(f"reading {path.name} blocked for {seconds:.0f} s")
+    assert outcome and isinstance(outcome[0], GligenInputError), outcome
+    return str(outcome[0])
+
+
+@pytest.mark.bad_input
+def test_a_dangling_link_a_folder_and_a_fifo_are_named_without_being_opened(tmp_path: Path) -> None:
+    import os
+
+    dangling = tmp_path / "moved.safetensors"
+    dangling.symlink_to(tmp_path / "downloads" / "gligen_sd14_textbox_pruned.safetensors")
+    folder = tmp_path / "folder.safetensors"
+    folder.mkdir()
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)
+    text = read_within(dangling)
+    assert "'moved.safetensors' is a symbolic link to 'gligen_sd14_textbox_pruned.safetensors', which does not " \
+           "exist" in text and "Point the link at the downloaded checkpoint" in text
+    text = read_within(folder)
+    assert "'folder.safetensors' is a folder, not a weights file" in text and "Choose the checkpoint file" in text
+    text = read_within(fifo)
+    assert "'pipe.safetensors' is a named pipe (FIFO), not a regular file, so it was not opened" in text
+    assert "Replace it with the downloaded checkpoint file" in text
+
+
+def without_block(blocks: list[tuple[str, int]], block: str) -> dict[str, torch.Tensor]:
+    return text_box_state_dict([b for b in blocks if b[0] != block], seed=3)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize(("layout", "block", "named"), [
+    ("comfyui-pruned", "input_blocks.4.1", "input_blocks.4.1"),
+    ("diffusers", "input_blocks.4.1", "down_blocks.1.attentions.0"),
+    ("comfyui-pruned", "middle_block.1", "middle_block.1"),
+    ("comfyui-pruned", "output_blocks.11.1", "output_blocks.11.1"),
+])
+def test_a_gap_in_the_files_own_block_list_is_named(tmp_path: Path, layout: str, block: str, named: str) -> None:
+    """Fusers for input_blocks.1, 2, 5, ... but not 4: Apply used to call this a GLIGEN file for another base
+    model; it is a damaged one, and the missing block is named."""
+    state = without_block(SD15_BLOCKS, block)
+    path = write_safetensors(to_diffusers_layout(state) if layout == "diffusers" else state,
+                             tmp_path / "gap.safetensors")
+    text = message_for(path)
+    assert f"'gap.safetensors' is an incomplete GLIGEN file: it has no fuser for {named}, a transformer block " \
+           "of the UNet its other fusers are made for" in text and "download the checkpoint again" in text
+
+
+@pytest.mark.bad_input
+def test_a_whole_level_missing_on_one_side_is_named(tmp_path: Path) -> None:
+    state = text_box_state_dict(SD15_BLOCKS[2:], seed=3)  # input_blocks.1 and 2 gone, their output blocks kept
+    text = message_for(write_safetensors(state, tmp_path / "half_level.safetensors"))
+    assert "incomplete GLIGEN file: its input blocks have fusers at the widths [640, 1280], its output blocks at " \
+           "[1280, 640, 320]" in text
+
+
+@pytest.mark.parametrize("count", range(1, 8))
+def test_a_block_list_that_stops_before_the_output_blocks_loads(tmp_path: Path, count: int) -> None:
+    """The first blocks only (the tests' small files): as far as the file tells, a smaller UNet's."""
+    path = write_safetensors(text_box_state_dict(SD15_BLOCKS[:count]), tmp_path / "short.safetensors")
+    assert len(load_gligen_checkpoint(path).fusers) == count
+
+
+@pytest.mark.bad_input
+def test_a_position_net_for_phrases_of_another_width_is_named(tmp_path: Path) -> None:
+    """1024-wide phrases beside SD1.x fusers (context 768): used to pass here and be blamed on the CLIP later."""
+    state = text_box_state_dict(SD15_BLOCKS, phrase_dim=1024)
+    text = message_for(write_safetensors(state, tmp_path / "wide_phrases.safetensors"))
+    assert "'wide_phrases.safetensors' is a damaged GLIGEN file: its position net takes phrases of 1024 values " \
+           "('null_positive_feature' has shape (1024,)), but its fusers are for context 768, whose text encoder " \
+           "(SD1.x's CLIP-L) gives 768" in text and "download the checkpoint again" in text

@@ -119,3 +119,20 @@ def test_cached_checkpoint_matches_a_rebuild() -> None:
     clip = [v for k, v in on_disk.items() if k.startswith("cond_stage_model.")]
     assert {v.dtype for v in clip} == {CLIP_DTYPE}
     assert sum(v.numel() for v in clip) == 123_060_480  # CLIP-L text model, no text_projection/logit_scale
+
+
+def test_the_seed_changes_every_random_tensor() -> None:
+    """Two seeds give other weights (torch's CPU generator keeps only 32 bits of its seed, which once dropped
+    the seed and built one checkpoint for all); the same seed gives the same bytes."""
+    sampled = ("model.diffusion_model.input_blocks.1.1.proj_in.", "cond_stage_model.transformer.text_model."
+               "encoder.layers.0.mlp.fc1.", "first_stage_model.taesd_decoder.1.")
+
+    def build(seed: int) -> dict[str, torch.Tensor]:
+        state = build_sd15_state_dict(tiny=True, seed=seed, only=lambda key: key.startswith(sampled))
+        return {k: v.float() for k, v in state.items() if not v.is_meta and k.endswith(".weight")}
+
+    first, again, other = build(0), build(0), build(1)
+    assert len(first) == 3
+    for key, tensor in first.items():
+        assert torch.equal(tensor, again[key]), key
+        assert not torch.equal(tensor, other[key]), key
