@@ -3,7 +3,8 @@
 The oracle is diffusers' `UNet2DConditionModel(attention_type="gated", in_channels=9)`, the UNet of the
 text-box inpainting file, with the tiny SD1.5's base weights and a random 9-channel `conv_in` plus
 random fusers and position net (devkit/diffusers_oracle.py). Those GLIGEN tensors, under diffusers
-names, are the GLIGEN file our loader reads; our patch grafts its conv onto the 4-channel ComfyUI model.
+names, are in the file our loader reads: the whole diffusers UNet, as diffusers publishes the text-box
+inpainting model. Our patch grafts its conv onto the 4-channel ComfyUI model.
 
 What `StableDiffusionGLIGENPipeline` does per step when given `gligen_inpaint_image`, written out here
 with its own pieces (its scheduler's `add_noise`, its `draw_inpaint_mask_from_boxes`):
@@ -43,7 +44,7 @@ INPAINT_IN_CHANNELS = 9
 class Oracle:
     comfy_model: Any  # ModelPatcher of the plain tiny SD1.5 (4 input channels)
     unet: Any  # diffusers gated UNet, 9 input channels, same base weights
-    gligen_file: Path  # conv_in + fusers + position net under diffusers names
+    gligen_file: Path  # the whole diffusers UNet: base weights, conv_in, fusers, position net
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +54,10 @@ def oracle(tmp_path_factory: pytest.TempPathFactory) -> Oracle:
     comfy_model = tiny_sd15_unet()
     unet, gligen = gated_unet_like(comfy_model, seed=SEED, sample_size=LATENT, in_channels=INPAINT_IN_CHANNELS)
     assert tuple(gligen["conv_in.weight"].shape)[:2] == (320, INPAINT_IN_CHANNELS)
-    path = tmp_path_factory.mktemp("gligen") / "gligen-inpainting-text-box.safetensors"
-    return Oracle(comfy_model, unet, write_safetensors(gligen, path))
+    # The whole diffusers UNet, as diffusers publishes the file (unet/diffusion_pytorch_model.safetensors):
+    # its SD1.4 base weights ride along, the loader takes conv_in, the fusers and the position net.
+    path = tmp_path_factory.mktemp("gligen") / "diffusion_pytorch_model.safetensors"
+    return Oracle(comfy_model, unet, write_safetensors(dict(unet.state_dict()), path))
 
 
 @pytest.fixture(scope="module")
