@@ -4,6 +4,7 @@ image (stretched to the canvas) or a neutral grey canvas. Pure PIL + torch; no C
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +20,14 @@ FILL_ALPHA = 56  # of 255: box interiors stay readable over a background
 # A label is cut to this many characters before it is measured: no more visible ones fit the preview's widest
 # box (MAX_OUTPUT_EDGE pixels; the narrowest, a space, is 2 px), and measuring stays cheap for any phrase.
 MAX_LABEL_CHARS = MAX_OUTPUT_EDGE
+# Unicode's explicit direction controls reorder the text after them (a phrase "a cat\u202e god a" would read
+# "a cat a dog" where a text engine applies them); labels show each as a visible marker, as the editor does.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible_label(text: str) -> str:
+    """`text` with each direction control replaced by a marker such as "<U+202E>"."""
+    return _BIDI_CONTROLS.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 
 def _base(size: tuple[int, int], background: torch.Tensor | None) -> Image.Image:
@@ -73,7 +82,8 @@ def render_box_preview(layout: Layout, colors: Sequence[str], background: torch.
         x0, y0, x1, y1 = box[0] * size[0], box[1] * size[1], box[2] * size[0] - 1, box[3] * size[1] - 1
         rgb = _rgb(color)
         draw.rectangle((x0, y0, x1, y1), fill=rgb + (FILL_ALPHA,), outline=rgb + (255,), width=line)
-        label = _fit(draw, f"{i} {obj.phrase or f'image {obj.image}'}", font, max(0.0, x1 - x0 - 2 * line))
+        text = visible_label(f"{i} {obj.phrase or f'image {obj.image}'}")
+        label = _fit(draw, text, font, max(0.0, x1 - x0 - 2 * line))
         if label:
             left, top, right, bottom = draw.textbbox((x0 + line, y0 + line), label, font=font)
             draw.rectangle((left - 2, top - 2, right + 2, bottom + 2), fill=(0, 0, 0, 170))

@@ -315,6 +315,20 @@ def test_a_long_label_takes_a_few_measurements(monkeypatch: pytest.MonkeyPatch) 
     assert len(calls) <= 2 * 16 and max(calls) <= MAX_LABEL_CHARS + 1
 
 
+@pytest.mark.bad_input
+def test_direction_controls_in_a_phrase_are_drawn_as_visible_markers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A right-to-left override would make "a cat<RLO> god a" read "a cat a dog" where the text engine applies
+    it: the preview draws each control as a marker instead."""
+    drawn: list[str] = []
+    draw_text = ImageDraw.ImageDraw.text
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text",
+                        lambda self, xy, text, *a, **k: (drawn.append(text), draw_text(self, xy, text, *a, **k))[1])
+    layout = Layout(512, 512, (LayoutObject("a cat\u202e god a", (0.0, 0.0, 1.0, 0.5)),
+                               LayoutObject("a \u2067dog\u2069", (0.0, 0.5, 1.0, 1.0))))
+    render_box_preview(layout, ["#ff0000", "#00ff00"], None)
+    assert drawn == ["1 a cat<U+202E> god a", "2 a <U+2067>dog<U+2069>"]
+
+
 def test_pose_preview_draws_joints_and_limbs_in_the_persons_colour() -> None:
     joints: list = [None] * 17
     joints[5], joints[7] = (0.25, 0.25), (0.25, 0.75)  # left shoulder - left elbow: one limb
