@@ -17,6 +17,8 @@ package (nor does anything under nodes/ or gligen_model/). Modules:
 - `workflow_to_api`: UI workflow -> API prompt, the way the pinned frontend converts it.
 - `browser_page`: the real ComfyUI page in headless Chromium (Playwright) for the editor tests.
 - `input_errors`: `message_for`, the message a user reads for a refused input (needs pytest).
+- `fuzz`: Hypothesis strategies, the nodes' own steps without CLIP or a model, and the property the fuzz tests
+  (tests/unit/test_fuzz_*.py) check (needs hypothesis; imports ComfyUI in-process).
 
 How to import it (the `nodes` rule). ComfyUI has a top-level module `nodes` (nodes.py) and this
 repository's root has a package `nodes/`. Whichever folder comes first on sys.path wins `import nodes`,

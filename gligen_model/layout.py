@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import GligenInputError
+from .errors import GligenInputError, short_repr
 from .pose import COCO17_JOINTS, JOINTS, MAX_PERSONS, MAX_POSE_CANVAS, Person
 
 LAYOUT_VERSION = 1
@@ -128,11 +128,12 @@ def layout_from_data(data: Any) -> Layout:
     version = data.get("version")
     if version != LAYOUT_VERSION:
         raise GligenInputError(
-            f"Layout schema version {version!r} is not supported; this pack reads version {LAYOUT_VERSION}. "
+            f"Layout schema version {short_repr(version)} is not supported; this pack reads version {LAYOUT_VERSION}. "
             "Set \"version\": 1 or update the pack.")
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:
-        raise GligenInputError(f"The layout has unknown keys {unknown}; allowed are {sorted(TOP_KEYS)}.")
+        raise GligenInputError(f"The layout has unknown keys {short_repr(unknown, 80)}; allowed are "
+                               f"{sorted(TOP_KEYS)}.")
     width = _canvas_size(data, "width")
     height = _canvas_size(data, "height")
     objects = data.get("objects", [] if "persons" in data else None)
@@ -178,7 +179,7 @@ def _is_openpose_file(data: Any) -> bool:
 def _canvas_size(data: dict[str, Any], key: str) -> int:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CANVAS:
-        raise GligenInputError(f"The layout's \"{key}\" is {value!r}; it must be a whole number of pixels "
+        raise GligenInputError(f"The layout's \"{key}\" is {short_repr(value)}; it must be a whole number of pixels "
                                f"from 1 to {MAX_CANVAS} (the canvas the boxes are drawn on).")
     return value
 
@@ -189,14 +190,15 @@ def _parse_object(obj: Any, index: int, width: int, height: int) -> LayoutObject
                                '{"phrase": "a cat", "box": [x0, y0, x1, y1]}.')
     unknown = sorted(set(obj) - OBJECT_KEYS)
     if unknown:
-        raise GligenInputError(f"Layout object {index} has unknown keys {unknown}; allowed are {sorted(OBJECT_KEYS)}.")
+        raise GligenInputError(f"Layout object {index} has unknown keys {short_repr(unknown, 80)}; allowed are "
+                               f"{sorted(OBJECT_KEYS)}.")
     image = _image_index(obj, index)
     phrase = obj.get("phrase", "")
     if isinstance(phrase, str):
         _check_phrase_text(phrase, index)
     elif phrase is not None:
         kind = _JSON_KINDS.get(type(phrase), type(phrase).__name__)
-        raise GligenInputError(f"Layout object {index}: \"phrase\" is {_short(repr(phrase))} ({kind}); it must be "
+        raise GligenInputError(f"Layout object {index}: \"phrase\" is {short_repr(phrase)} ({kind}); it must be "
                                "text in double quotes, e.g. \"phrase\": \"a red cat\".")
     if isinstance(phrase, str) and not any(ch.isprintable() and not ch.isspace() for ch in phrase):
         phrase = ""  # only spaces or invisible characters (zero-width space, control codes)
@@ -214,16 +216,18 @@ def _parse_object(obj: Any, index: int, width: int, height: int) -> LayoutObject
         return LayoutObject("", STYLE_BOX, image, strength, style=True)
     if (not isinstance(box, list) or len(box) != 4
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
-        raise GligenInputError(f"{label}: \"box\" must be four numbers [x0, y0, x1, y1] in pixels, got {box!r}.")
+        raise GligenInputError(f"{label}: \"box\" must be four numbers [x0, y0, x1, y1] in pixels, got "
+                               f"{short_repr(box, 80)}.")
     x0, y0, x1, y1 = (_as_float(v) for v in box)
     if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
-        raise GligenInputError(f"{label}: the box {_short(str(box), 80)} contains NaN or infinity (or a number "
+        raise GligenInputError(f"{label}: the box {short_repr(box, 80)} contains NaN or infinity (or a number "
                                "too large for one); use pixel coordinates on the canvas.")
     if x1 <= x0 or y1 <= y0:
-        raise GligenInputError(f"{label}: the box {box} has zero or negative area; it needs x0 < x1 and y0 < y1.")
+        raise GligenInputError(f"{label}: the box {short_repr(box, 80)} has zero or negative area; it needs x0 < x1 "
+                               "and y0 < y1.")
     if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
-        raise GligenInputError(f"{label}: the box {box} lies outside the {width}x{height} canvas; move it inside "
-                               "(0 <= x <= width, 0 <= y <= height) or enlarge the canvas.")
+        raise GligenInputError(f"{label}: the box {short_repr(box, 80)} lies outside the {width}x{height} canvas; move "
+                               "it inside (0 <= x <= width, 0 <= y <= height) or enlarge the canvas.")
     if not phrase and (x0, y0, x1, y1) == (0.0, 0.0, float(width), float(height)):
         return LayoutObject("", STYLE_BOX, image, strength, style=True)  # an image over the whole picture
     return LayoutObject(phrase, (x0 / width, y0 / height, x1 / width, y1 / height), image, strength)
@@ -259,8 +263,8 @@ def _image_index(obj: dict[str, Any], index: int) -> int | None:
     if image is None:
         return None
     if isinstance(image, bool) or not isinstance(image, int) or not 0 <= image <= MAX_IMAGE_INDEX:
-        raise GligenInputError(f"Layout object {index}: \"image\" is {image!r}; it must be the index (0, 1, ...) "
-                               "of the object's reference image in the encode node's IMAGE batch.")
+        raise GligenInputError(f"Layout object {index}: \"image\" is {short_repr(image)}; it must be the index (0, 1, "
+                               "...) of the object's reference image in the encode node's IMAGE batch.")
     return image
 
 
@@ -268,7 +272,7 @@ def _strength(entry: dict[str, Any], label: str) -> float:
     value = entry.get("strength", 1.0)
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(_as_float(value))
             or not 0.0 <= value <= MAX_STRENGTH):
-        raise GligenInputError(f"{label}: \"strength\" is {_short(repr(value))}; use a number from 0 to "
+        raise GligenInputError(f"{label}: \"strength\" is {short_repr(value)}; use a number from 0 to "
                                f"{MAX_STRENGTH:g} "
                                "(1 = as trained, 0 = ignored).")
     return float(value)
@@ -285,7 +289,8 @@ def _parse_person(person: Any, index: int, width: int, height: int) -> Person:
         raise GligenInputError(f"{label} must be {{\"keypoints\": [[x, y] or null, ...]}} with {JOINTS} entries.")
     unknown = sorted(set(person) - PERSON_KEYS)
     if unknown:
-        raise GligenInputError(f"{label} has unknown keys {unknown}; allowed are {sorted(PERSON_KEYS)}.")
+        raise GligenInputError(f"{label} has unknown keys {short_repr(unknown, 80)}; allowed are "
+                               f"{sorted(PERSON_KEYS)}.")
     keypoints = person["keypoints"]
     if len(keypoints) != JOINTS:
         raise GligenInputError(f"{label} has {len(keypoints)} keypoints; give {JOINTS} in COCO order "
@@ -297,11 +302,11 @@ def _parse_person(person: Any, index: int, width: int, height: int) -> Person:
             continue
         if (not isinstance(point, list) or len(point) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)):
-            raise GligenInputError(f"{label}: the {name} must be [x, y] in pixels or null, got {point!r}.")
+            raise GligenInputError(f"{label}: the {name} must be [x, y] in pixels or null, got {short_repr(point)}.")
         x, y = _as_float(point[0]), _as_float(point[1])
         if not (math.isfinite(x) and math.isfinite(y)) or not (0 <= x <= width and 0 <= y <= height):
-            raise GligenInputError(f"{label}: the {name} at {point} lies outside the {width}x{height} canvas; "
-                                   "move it inside, or set it to null if it is not visible.")
+            raise GligenInputError(f"{label}: the {name} at {short_repr(point)} lies outside the {width}x{height} "
+                                   "canvas; move it inside, or set it to null if it is not visible.")
         joints.append((x / width, y / height))
     if all(j is None for j in joints):
         raise GligenInputError(f"{label} has no visible keypoint: place at least one joint, or remove the person.")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import GligenInputError
+from .errors import GligenInputError, short_repr
 
 COCO17_JOINTS = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -80,8 +80,8 @@ def person_from_openpose18(flat: Sequence[float], width: float, height: float,
         raise GligenInputError(f"{where}pose_keypoints_2d has {got}; OpenPose-18 needs 54 (18 x [x, y, confidence]).")
     bad = [v for v in flat if not _finite_number(v)]
     if bad:
-        raise GligenInputError(f"{where}pose_keypoints_2d holds {_shown(bad[0])}; every value must be a finite number "
-                               "(x, y, confidence). Re-run the pose detector or fix the JSON.")
+        raise GligenInputError(f"{where}pose_keypoints_2d holds {short_repr(bad[0])}; every value must be a finite "
+                               "number (x, y, confidence). Re-run the pose detector or fix the JSON.")
     triples = [tuple(float(v) for v in flat[i:i + 3]) for i in range(0, 54, 3)]
     pixels = any(x > NORMALIZED_LIMIT or y > NORMALIZED_LIMIT for x, y, _ in triples)
     joints: list[tuple[float, float] | None] = []
@@ -104,14 +104,6 @@ def _finite_number(value: Any) -> bool:
         return False
 
 
-def _shown(value: Any) -> str:
-    """A short repr for a message (an integer of thousands of digits has no repr at all)."""
-    if isinstance(value, int) and value.bit_length() > 64:
-        return f"an integer of {len(str(value)) if value.bit_length() < 4000 else 'over 1,000'} digits"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def first_frame(frames: Any) -> Any:
     """The first frame of a POSE_KEYPOINT list of frames, or the value itself (one frame, as a file holds it)."""
     return frames[0] if isinstance(frames, list) and frames else frames
@@ -124,8 +116,8 @@ def pose_canvas_size(frames: Any, source: PoseSource = POSE_KEYPOINT_INPUT) -> t
     for key in ("canvas_width", "canvas_height"):
         value = frame.get(key) if isinstance(frame, dict) else None
         if not _finite_number(value) or not 1 <= value <= MAX_POSE_CANVAS:
-            raise GligenInputError(f"{source.name} has {key} {_shown(value)}; canvas_width and canvas_height must be "
-                                   "the size in pixels of the image the poses were found on, each from 1 to "
+            raise GligenInputError(f"{source.name} has {key} {short_repr(value)}; canvas_width and canvas_height must "
+                                   "be the size in pixels of the image the poses were found on, each from 1 to "
                                    f"{MAX_POSE_CANVAS}.")
         sizes.append(float(value))
     return sizes[0], sizes[1]

@@ -7,6 +7,7 @@ from typing import Any
 from comfy_api.latest import io
 
 from ..gligen_model import BetaSchedule, GligenInputError
+from ..gligen_model.errors import short_repr
 from ..gligen_model.grounding import MapGrounding
 from ..gligen_model.inpainting import InpaintImage
 from ..gligen_model.model import Grounding
@@ -21,7 +22,7 @@ def apply_grounding(model: Any, gligen_patcher: Any, grounding: Grounding, sched
     """Return a patched clone of `model`; the input model is left untouched.
     schedule None: the authors' schedule for the file (30% of the steps for boxes and poses, see docs/nodes.md)."""
     if negative not in NEGATIVE_MODES:
-        raise GligenInputError(f"Unknown negative mode '{negative}'; choose one of {NEGATIVE_MODES}.")
+        raise GligenInputError(f"Unknown negative mode {short_repr(negative)}; choose one of {NEGATIVE_MODES}.")
     if schedule is None:
         gligen = gligen_patcher.model
         widened = gligen.inpainting or isinstance(grounding, MapGrounding)

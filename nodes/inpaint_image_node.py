@@ -17,6 +17,8 @@ def inpaint_image(vae: Any, image: torch.Tensor, mask: torch.Tensor | None = Non
     """IMAGE (B, H, W, C) with H, W multiples of 8 -> its VAE latent, plus an optional MASK (1 = repaint)."""
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[-1] not in (3, 4):
         raise GligenInputError("GLIGEN Inpaint Image's image is not an RGB IMAGE: connect the picture to edit.")
+    if int(image.shape[0]) < 1:
+        raise GligenInputError("The image to edit is an empty batch (no picture in it): connect the picture to edit.")
     height, width = int(image.shape[1]), int(image.shape[2])
     if height % LATENT_SCALE or width % LATENT_SCALE or min(height, width) < LATENT_SCALE:
         fit_w, fit_h = (max(side // LATENT_SCALE, 1) * LATENT_SCALE for side in (width, height))
@@ -28,6 +30,10 @@ def inpaint_image(vae: Any, image: torch.Tensor, mask: torch.Tensor | None = Non
                                f"takes up to {MAX_IMAGE_PIXELS} pixels in all.")
     regenerate = None
     if mask is not None:
+        if not isinstance(mask, torch.Tensor) or mask.ndim < 2 or mask.numel() == 0:
+            got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else f"a {type(mask).__name__}"
+            raise GligenInputError(f"The inpainting mask is not a MASK (got shape {got}): connect a mask drawn on the "
+                                   "image to edit (white = repaint), or leave the input unconnected.")
         mask = mask if mask.ndim == 3 else mask.reshape(-1, *mask.shape[-2:])
         if tuple(mask.shape[-2:]) != (height, width):
             raise GligenInputError(

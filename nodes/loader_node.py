@@ -14,6 +14,7 @@ import torch
 from comfy_api.latest import io
 
 from ..gligen_model import GligenInputError, GligenModel, Variant, load_gligen_checkpoint
+from ..gligen_model.errors import short_repr, short_text
 from ..gligen_model.file_reading import check_regular_file
 from ..gligen_model.image_projection import load_text_projection
 from .patch.fuser_attention import fuser_attention
@@ -31,7 +32,7 @@ def chosen_variant(choice: str) -> Variant | None:
     if choice == AUTO_VARIANT:
         return None
     if choice not in VARIANT_CHOICES:
-        raise GligenInputError(f"Unknown GLIGEN variant '{choice}'; choose one of {VARIANT_CHOICES}.")
+        raise GligenInputError(f"Unknown GLIGEN variant {short_repr(choice)}; choose one of {VARIANT_CHOICES}.")
     return Variant(choice)
 
 
@@ -41,8 +42,9 @@ def listed_file_path(folder: str, name: Any) -> str | None:
     on those) is refused by name, before anything opens it."""
     listed = name in folder_paths.get_filename_list(folder)
     path = folder_paths.get_full_path(folder, name) if listed else None
-    if path is None and isinstance(name, str) and os.path.relpath(os.path.join("/", name), "/") == name:
-        for root in folder_paths.get_folder_paths(folder):  # only names that stay inside the folder are looked at
+    inside = isinstance(name, str) and name != "." and os.path.relpath(os.path.join("/", name), "/") == name
+    if path is None and inside:  # only names inside the folder (not "." itself) are looked at
+        for root in folder_paths.get_folder_paths(folder):
             if os.path.lexists(os.path.join(root, name)):
                 check_regular_file(Path(root, name))
     return path
@@ -64,7 +66,7 @@ def gligen_file_path(name: str) -> str:
     path = listed_file_path("gligen", name)
     if path is None:
         raise GligenInputError(
-            f"GLIGEN file '{name}' is not in models/gligen. Put the file there (e.g. "
+            f"GLIGEN file '{short_text(name)}' is not in models/gligen. Put the file there (e.g. "
             "gligen_sd14_textbox_pruned.safetensors) and press 'r' to refresh the list.")
     return path
 
@@ -79,12 +81,12 @@ def projection_file_path(choice: str) -> str | None:
     """The file chosen for image_projection, or None for the GLIGEN file's own; refuse unlisted names."""
     if choice == FROM_GLIGEN_FILE:
         return None
-    folder, _, name = choice.partition("/")
+    folder, _, name = choice.partition("/") if isinstance(choice, str) else ("", "", "")
     path = listed_file_path(folder, name) if folder in PROJECTION_FOLDERS else None
     if path is None:
         raise GligenInputError(
-            f"image_projection '{choice}' is not a file in models/{'/'.join(PROJECTION_FOLDERS)}. Put the file "
-            "holding CLIP-L's text projection (e.g. clip_l.safetensors) in models/text_encoders and press 'r' to "
+            f"image_projection '{short_text(choice)}' is not a file in models/{'/'.join(PROJECTION_FOLDERS)}. Put the "
+            "file holding CLIP-L's text projection (e.g. clip_l.safetensors) in models/text_encoders and press 'r' to "
             "refresh the list.")
     return path
 

@@ -14,7 +14,7 @@ MIN_MAP_SIDE = 8
 
 def map_grounding(image: torch.Tensor, strength: float = 1.0) -> MapGrounding:
     """ComfyUI IMAGE (1, H, W, C) in [0, 1] -> MapGrounding (grey maps are spread to 3 channels, alpha dropped)."""
-    if not isinstance(image, torch.Tensor) or image.ndim != 4:
+    if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.is_complex():
         raise GligenInputError("GLIGEN Map Encode's map is not an IMAGE: connect an image (e.g. a Load Image or a "
                                "ControlNet preprocessor's output).")
     batch, height, width, channels = (int(v) for v in image.shape)

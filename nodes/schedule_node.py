@@ -7,6 +7,7 @@ import re
 from comfy_api.latest import io
 
 from ..gligen_model import BetaSchedule, GligenInputError
+from ..gligen_model.errors import short_repr, short_text
 from ..gligen_model.schedule import MAX_BETA, MAX_CURVE_VALUES
 from .sockets import CATEGORY, ScheduleSocket
 
@@ -30,9 +31,8 @@ def parse_curve(text: str) -> list[float]:
     values = []
     for position, part in enumerate(parts, 1):
         if len(part) > _MAX_VALUE_CHARS or not _DECIMAL.fullmatch(part):
-            shown = part if len(part) <= 20 else part[:17] + "..."
-            raise GligenInputError(f"The beta curve's value {position} ('{shown}') is not a plain decimal number: "
-                                   "write numbers separated by commas, like '1, 1, 0.5, 0' (0 to 2).")
+            raise GligenInputError(f"The beta curve's value {position} ('{short_text(part, 20)}') is not a plain "
+                                   "decimal number: write numbers separated by commas, like '1, 1, 0.5, 0' (0 to 2).")
         value = float(part)
         if not 0.0 <= value <= MAX_BETA:
             raise GligenInputError(f"The beta curve's value {position} ({part}) is outside 0 to {MAX_BETA:g}: beta 1 "
@@ -49,7 +49,7 @@ def build_schedule(mode: str, grounding_fraction: float, decay_fraction: float, 
         return BetaSchedule.constant(strength)
     if mode == "curve":
         return BetaSchedule.curve(parse_curve(curve), strength)
-    raise GligenInputError(f"Unknown schedule mode '{mode}'; choose one of {MODES}.")
+    raise GligenInputError(f"Unknown schedule mode {short_repr(mode)}; choose one of {MODES}.")
 
 
 class GligenSchedule(io.ComfyNode):

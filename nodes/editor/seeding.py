@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...gligen_model import GligenInputError
+from ...gligen_model.errors import short_repr
 from ...gligen_model.layout import LAYOUT_VERSION, MAX_OBJECTS, canonical_layout_data, layout_from_data
 from ...gligen_model.pose import (
     MAX_PERSONS,
@@ -57,7 +58,7 @@ def seed_box_layout(document: LayoutDocument, seed: Any, mode: str,
     if seed is None:
         return None
     if mode not in SEED_MODES:
-        raise GligenInputError(f"seed_mode is {mode!r}; choose one of {list(SEED_MODES)}.")
+        raise GligenInputError(f"seed_mode is {short_repr(mode)}; choose one of {list(SEED_MODES)}.")
     data = document.fields
     current = document.entries("objects")
     if mode == COPY_WHEN_EMPTY and current:
@@ -84,7 +85,8 @@ def seed_pose_layout(document: LayoutDocument, pose_keypoint: Any, mode: str) ->
     keeping each one's settings by index). ADD_TO_LAYOUT leaves the POSE_KEYPOINT to the encoder.
     The layout takes the pose canvas (canvas_width x canvas_height) when persons are copied in."""
     if mode not in POSE_KEYPOINT_MODES:
-        raise GligenInputError(f"pose_keypoint_mode is {mode!r}; choose one of {list(POSE_KEYPOINT_MODES)}.")
+        raise GligenInputError(f"pose_keypoint_mode is {short_repr(mode)}; choose one of "
+                               f"{list(POSE_KEYPOINT_MODES)}.")
     converted = openpose_as_layout(document)
     base = converted or document
     data = base.fields  # text that is no JSON object is refused here, whatever the mode
@@ -144,19 +146,21 @@ def _seed_box(entry: Any, index: int, width: int, height: int) -> SeedBox:
     if isinstance(entry, dict):
         values = [entry.get(k) for k in ("x", "y", "width", "height")]
         if not _is_xyxy(values):
-            raise GligenInputError(f"seed_boxes box {index} needs numbers x, y, width, height; got {entry!r}.")
-        x, y, w, h = (float(v) for v in values)
+            raise GligenInputError(f"seed_boxes box {index} needs numbers x, y, width, height; got "
+                                   f"{short_repr(entry, 80)}.")
+        x, y, w, h = (_as_float(v) for v in values)
         box = (x, y, x + w, y + h)
         text, color = _metadata_text(entry.get("metadata")), _metadata_color(entry.get("metadata"))
     elif _is_xyxy(entry):
-        box = tuple(float(v) for v in entry)
+        box = tuple(_as_float(v) for v in entry)
         if all(0.0 <= v <= 1.0 for v in box) and not all(v.is_integer() for v in box):
             box = (box[0] * width, box[1] * height, box[2] * width, box[3] * height)
     else:
-        raise GligenInputError(f"seed_boxes box {index} is {entry!r}; expected {{x, y, width, height}} or "
-                               "[x0, y0, x1, y1].")
+        raise GligenInputError(f"seed_boxes box {index} is {short_repr(entry, 80)}; expected {{x, y, width, height}} "
+                               "or [x0, y0, x1, y1].")
     if not all(math.isfinite(v) for v in box):
-        raise GligenInputError(f"seed_boxes box {index} contains NaN or infinity.")
+        raise GligenInputError(f"seed_boxes box {index} contains NaN or infinity (or a number too large for one); "
+                               "give pixel coordinates on the image the boxes were found on.")
     x0, y0, x1, y1 = max(box[0], 0.0), max(box[1], 0.0), min(box[2], float(width)), min(box[3], float(height))
     if x1 <= x0 or y1 <= y0:
         raise GligenInputError(
@@ -164,6 +168,14 @@ def _seed_box(entry: Any, index: int, width: int, height: int) -> SeedBox:
             "canvas. Connect the image the boxes were found on as `background` (the canvas then takes its "
             "size), or set the layout's width and height to that image's size.")
     return SeedBox((x0, y0, x1, y1), text, color)
+
+
+def _as_float(value: int | float) -> float:
+    """A seed coordinate as a float; an integer too large for one becomes infinity (refused by the caller)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def _metadata_text(metadata: Any) -> str:
