@@ -197,7 +197,8 @@ def _metadata_color(metadata: Any) -> str | None:
 
 def _seeded_object(seed: SeedBox, previous: Any) -> dict[str, Any]:
     kept = {k: previous[k] for k in _KEPT_OBJECT_KEYS if isinstance(previous, dict) and k in previous}
-    entry: dict[str, Any] = {**kept, "phrase": seed.text or str(kept.get("phrase", "")),
+    # A kept phrase stays as it was: one that is no text is refused by the layout check, not grounded as "5".
+    entry: dict[str, Any] = {**kept, "phrase": seed.text or kept.get("phrase", ""),
                              "box": [round(v, 2) for v in seed.box]}
     if seed.color:
         entry["color"] = seed.color

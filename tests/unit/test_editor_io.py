@@ -329,6 +329,19 @@ def test_direction_controls_in_a_phrase_are_drawn_as_visible_markers(monkeypatch
     assert drawn == ["1 a cat<U+202E> god a", "2 a <U+2067>dog<U+2069>"]
 
 
+@pytest.mark.bad_input
+@pytest.mark.parametrize(("phrase", "refused"), [(5, "must be text"), (["a cat"], "must be text"),
+                                                 (None, "empty phrase")], ids=["number", "list", "null"])
+def test_copy_always_keeps_a_phrase_that_is_no_text_as_it_was_so_it_is_refused(phrase: object, refused: str) -> None:
+    """Not turned into the text "5" or "None" and grounded as such."""
+    text = json.dumps({"version": 1, "width": 512, "height": 512,
+                       "objects": [{"phrase": phrase, "box": [0, 0, 100, 100]}]})
+    seeded = seed_box_layout(text, [[10, 10, 200, 200]], COPY_ALWAYS)
+    assert seeded is not None and json.loads(seeded)["objects"][0]["phrase"] == phrase
+    with pytest.raises(GligenInputError, match=refused):
+        parse_layout(seeded)
+
+
 def test_pose_preview_draws_joints_and_limbs_in_the_persons_colour() -> None:
     joints: list = [None] * 17
     joints[5], joints[7] = (0.25, 0.25), (0.25, 0.75)  # left shoulder - left elbow: one limb
