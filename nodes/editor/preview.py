@@ -22,12 +22,13 @@ FILL_ALPHA = 56  # of 255: box interiors stay readable over a background
 MAX_LABEL_CHARS = MAX_OUTPUT_EDGE
 # Unicode's explicit direction controls reorder the text after them (a phrase "a cat\u202e god a" would read
 # "a cat a dog" where a text engine applies them); labels show each as a visible marker, as the editor does.
-_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+BIDI_CONTROLS = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))  # code points
+_BIDI_PATTERN = re.compile("[" + "".join(map(chr, BIDI_CONTROLS)) + "]")
 
 
 def visible_label(text: str) -> str:
     """`text` with each direction control replaced by a marker such as "<U+202E>"."""
-    return _BIDI_CONTROLS.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+    return _BIDI_PATTERN.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 
 def _base(size: tuple[int, int], background: torch.Tensor | None) -> Image.Image:

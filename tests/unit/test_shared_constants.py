@@ -33,7 +33,7 @@ def python_constants() -> dict[str, Any]:
     import_comfy()
     import_pack()
     from gligen_suite.gligen_model import layout, pose
-    from gligen_suite.nodes.editor import browser, colors
+    from gligen_suite.nodes.editor import browser, colors, preview
     from gligen_suite.nodes.pose_encode_node import STANDING_PERSON
 
     joints = pose.COCO17_JOINTS
@@ -41,11 +41,13 @@ def python_constants() -> dict[str, Any]:
                   if name.startswith("left_")]
     values = {
         "LAYOUT_VERSION": layout.LAYOUT_VERSION, "MAX_OBJECTS": layout.MAX_OBJECTS, "MAX_CANVAS": layout.MAX_CANVAS,
-        "MAX_STRENGTH": layout.MAX_STRENGTH, "TOP_ORDER": layout._TOP_ORDER, "OBJECT_ORDER": layout._OBJECT_ORDER,
+        "MAX_STRENGTH": layout.MAX_STRENGTH, "MAX_LAYOUT_CHARS": layout.MAX_LAYOUT_CHARS,
+        "TOP_ORDER": layout._TOP_ORDER, "OBJECT_ORDER": layout._OBJECT_ORDER,
         "PERSON_ORDER": layout._PERSON_ORDER, "MAX_PERSONS": pose.MAX_PERSONS,
         "JOINT_NAMES": [name.replace("_", " ") for name in joints], "SKELETON": pose.COCO17_SKELETON,
         "LEFT_RIGHT_PAIRS": left_right, "STANDING_PERSON": STANDING_PERSON, "PALETTE": colors.PALETTE,
         "LAYOUT_EVENT": browser.LAYOUT_EVENT, "BACKGROUND_KEY": browser.BACKGROUND_KEY,
+        "BIDI_CONTROLS": preview.BIDI_CONTROLS,
     }
     return json.loads(json.dumps(values))  # tuples as lists, as in the JS
 

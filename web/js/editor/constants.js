@@ -7,6 +7,7 @@ export const LAYOUT_VERSION = 1;
 export const MAX_OBJECTS = 30;
 export const MAX_CANVAS = 16384; // canvas width and height, pixels
 export const MAX_STRENGTH = 5;
+export const MAX_LAYOUT_CHARS = 1000000; // the layout text: longer text is refused
 // Key orders of the canonical layout text (canonical_layout_json: _TOP_ORDER, _OBJECT_ORDER, _PERSON_ORDER).
 export const TOP_ORDER = ["version", "width", "height", "objects", "persons"];
 export const OBJECT_ORDER = ["phrase", "box", "image", "strength", "id", "name", "color", "locked"];
@@ -41,3 +42,8 @@ export const BACKGROUND_KEY = "gligen_background";
 
 // The snap grid, layout pixels: one latent cell (the VAE's downscale factor).
 export const GRID = 8;
+
+// nodes/editor/preview.py: Unicode's explicit direction controls (ALM, LRM, RLM, LRE..RLO, LRI..PDI), which
+// labels show as visible markers; code points.
+export const BIDI_CONTROLS = [0x061c, 0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068,
+  0x2069];

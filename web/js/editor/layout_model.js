@@ -1,13 +1,12 @@
 // The layout JSON (schema v1, see gligen_model/layout.py) as the editors hold it, and back.
 // Pure: no DOM. In the editor, boxes and keypoints are normalized to [0, 1]; the JSON holds pixels.
 
-import { JOINT_NAMES, LAYOUT_VERSION, MAX_CANVAS, MAX_OBJECTS, MAX_PERSONS, OBJECT_ORDER, PALETTE, PERSON_ORDER,
-  STANDING_PERSON, TOP_ORDER } from "./constants.js";
+import { JOINT_NAMES, LAYOUT_VERSION, MAX_CANVAS, MAX_LAYOUT_CHARS, MAX_OBJECTS, MAX_PERSONS, OBJECT_ORDER, PALETTE,
+  PERSON_ORDER, STANDING_PERSON, TOP_ORDER } from "./constants.js";
 
 const JOINTS = JOINT_NAMES.length;
 const STANDING_CANVAS = 512; // the canvas STANDING_PERSON is drawn on, pixels
 // Limits of what the editor reads, so that no widget text can stall the page:
-const MAX_LAYOUT_CHARS = 1_000_000; // gligen_model/layout.py: MAX_LAYOUT_CHARS (the node refuses longer text)
 const MAX_DEPTH = 100; // nesting of arrays and objects (a layout needs 4; JSON.stringify overflows its stack at ~10^4)
 // The editor opens up to ten times the objects (persons) the node takes, so that a few too many can be
 // deleted here; more are refused (their list would take seconds to build on every edit).

@@ -6,8 +6,11 @@
 // as "a cat a dog". Where the editors show user text, each control is replaced by a visible marker
 // ("<U+202E>"); the layout keeps the phrase as typed.
 
-const BIDI_CONTROL = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
-const BIDI_CONTROLS = new RegExp(BIDI_CONTROL.source, "g");
+import { BIDI_CONTROLS as CONTROL_POINTS } from "./constants.js";
+
+const CONTROL_CLASS = `[${CONTROL_POINTS.map((p) => `\\u${p.toString(16).padStart(4, "0")}`).join("")}]`;
+const BIDI_CONTROL = new RegExp(CONTROL_CLASS);
+const BIDI_CONTROLS = new RegExp(CONTROL_CLASS, "g");
 
 /** The most characters of a text a canvas label considers: more never fit in a box on the canvas. */
 export const MAX_LABEL_CHARS = 500;
