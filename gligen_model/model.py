@@ -12,7 +12,7 @@ from .checkpoint import GligenCheckpoint
 from .errors import GligenInputError
 from .fuser import GatedSelfAttentionDense
 from .grounding import BoxGrounding, MapGrounding, PoseGrounding
-from .ops import AttentionFn, sdpa_attention
+from .ops import AttentionFn, placed_on, sdpa_attention
 from .schedule import BetaSchedule
 from .spatial_maps import fit_map, semantic_indices
 from .variants import SPECS, Variant, wrong_grounding_message
@@ -34,6 +34,7 @@ class GligenModel(nn.Module):
                  attention: AttentionFn = sdpa_attention, image_projection: torch.Tensor | None = None) -> None:
         """image_projection: CLIP-L's text projection P (768, 768) for reference images; default: the file's."""
         super().__init__()
+        operations = placed_on(operations, "cpu")  # the host's ops get a real device, whatever they do with it
         self.spec = SPECS[checkpoint.variant]
         self.info = checkpoint.summary()
         self.inpainting = checkpoint.inpainting
@@ -50,14 +51,26 @@ class GligenModel(nn.Module):
             state.update({f"first_conv.{k}": v for k, v in checkpoint.first_conv.items()})
         self.downsampler = None if self.spec.downsampler is None else self.spec.downsampler(operations)
         state.update({f"downsampler.{k}": v for k, v in (checkpoint.downsample_net or {}).items()})
-        # The checkpoint was validated key by key, so strict loading cannot hide anything here.
-        self.load_state_dict(state, strict=True, assign=True)
+        self._load_strictly(state)
         for fuser in self.fusers:
             fuser.freeze_gates()
         self.phrase_dim = checkpoint.phrase_dim
         projection = image_projection if image_projection is not None else checkpoint.image_projection
         self.image_projection: torch.Tensor | None
         self.register_buffer("image_projection", None if projection is None else projection.float().clone())
+
+    def _load_strictly(self, state: dict[str, torch.Tensor]) -> None:
+        """Load every tensor of the (key by key validated) checkpoint, then prove it: each of the model's tensors
+        is the file's, none left on the meta device or as construction memory. Layer ops may assign the file's
+        tensor (torch, ComfyUI 0.3.75), create the weight only now (newer ComfyUI's lazy Linear) or copy into
+        what they built; each way ends in the file's values."""
+        self.load_state_dict(state, strict=True, assign=True)
+        unloaded = _unloaded_tensors(self, state)
+        if unloaded:
+            raise RuntimeError(
+                f"GLIGEN: the layer ops ({_ops_name(self)}) did not load {len(unloaded)} tensor(s) of the file, "
+                f"e.g. {unloaded[:3]}; they are still empty or on the meta device. Report this with your "
+                "ComfyUI version.")
 
     def check_accepts(self, grounding: Grounding) -> None:
         """Raise a GligenInputError when the grounding's kind does not fit this checkpoint."""
@@ -140,3 +153,24 @@ class GligenModel(nn.Module):
             return None
         logits = torch.where(strengths > 0, strengths.clamp_min(1e-30).log(), torch.tensor(ZERO_STRENGTH_BIAS))
         return self.spec.slot_bias(logits)[None]
+
+
+def _unloaded_tensors(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the model's tensors that do not hold the file's values: on the meta device, missing, of
+    another shape, or neither sharing the file tensor's memory (assigned) nor equal to it (copied)."""
+    own = model.state_dict(keep_vars=True)
+    named = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    wrong = sorted(name for name, tensor in named.items() if tensor is not None and tensor.is_meta)
+    for key, source in state.items():
+        tensor = own.get(key)
+        if tensor is None or tensor.is_meta or tensor.shape != source.shape:
+            wrong.append(key)
+        elif tensor.data_ptr() != source.data_ptr() and not torch.equal(tensor.detach(), source.to(tensor.dtype)):
+            wrong.append(key)
+    return sorted(set(wrong))
+
+
+def _ops_name(model: nn.Module) -> str:
+    """The module path of the first layer class in the model, e.g. 'comfy.ops.manual_cast.Linear'."""
+    layer = next((m for m in model.modules() if hasattr(m, "weight")), model)
+    return f"{type(layer).__module__}.{type(layer).__qualname__}"

@@ -2,7 +2,11 @@
 
 The published models were trained on `pooler_output` of CLIP ViT-L/14's text model (the EOS
 token after the final LayerNorm, unprojected). All phrases go through the text encoder in one
-batch; ComfyUI's public encode call returns the pooled vector of a prompt's first section only.
+batch; ComfyUI's public encode call returns the pooled vector of a prompt's first section only, so
+the batch runs the CLIP's inner text model with the options the host's own `encode_from_tokens` sets:
+layer, unprojected pooling and, on newer ComfyUI (dynamic VRAM), `execution_device`, the device the
+text model runs on (its weights may stay on the CPU and be streamed in). 0.3.75 ignores that option and
+runs where the weights are.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ def encode_phrases(clip: Any, phrases: list[str]) -> torch.Tensor:
     stage.set_clip_options({"projected_pooled": False})
     try:
         clip.load_model()
+        device = getattr(getattr(clip, "patcher", None), "load_device", None)
+        if device is not None:
+            stage.set_clip_options({"execution_device": device})
         batch = [[token[0] for token in tokens[_encoder_key(clip)][0]] for tokens in token_sets]
         _, pooled = encoder.encode(batch)[:2]
     finally:

@@ -213,6 +213,41 @@ def test_batched_phrase_encoding_equals_comfyui_one_by_one(host: TinyHost) -> No
     torch.testing.assert_close(batched, one_by_one, atol=1e-5, rtol=1e-5)
 
 
+def test_the_phrase_batch_runs_with_the_options_and_device_of_the_hosts_own_encode(
+        host: TinyHost, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One text-model run on all phrases, with the layer, pooling and device of the host's own encode of a
+    single phrase, and the host's `execution_device` option (its CLIP patcher's load device: newer hosts run
+    the text model there under dynamic VRAM; 0.3.75 ignores the option)."""
+    from gligen_suite.nodes.encoders.phrases import encode_phrases
+
+    clip = host.clip
+    stage = clip.cond_stage_model
+    inner = getattr(stage, stage.clip)
+    options: list[dict[str, Any]] = []
+    host_set = stage.set_clip_options
+    monkeypatch.setattr(stage, "set_clip_options", lambda o: (options.append(dict(o)), host_set(o))[1])
+    runs: list[dict[str, Any]] = []
+
+    def seen(module: Any, args: tuple[Any, ...], output: Any) -> None:
+        runs.append({"rows": len(args[0]), "device": output[1].device, "projected": module.return_projected_pooled,
+                     "layer": module.layer})
+
+    handle = inner.register_forward_hook(seen)
+    try:
+        batched = encode_phrases(clip, ["a red cube", "a blue ball", "tree"])
+        ours = runs.copy()
+        runs.clear()
+        single = clip.encode_from_tokens(clip.tokenize("a red cube"), return_pooled="unprojected")[1]
+    finally:
+        handle.remove()
+    assert [r["rows"] for r in ours] == [3]
+    (theirs,) = runs
+    assert ours[0] == theirs | {"rows": 3} and theirs["projected"] is False
+    assert {"execution_device": clip.patcher.load_device} in options
+    assert batched.device.type == "cpu" and batched.dtype == torch.float32
+    torch.testing.assert_close(batched[:1], single.float().cpu(), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.bad_input
 def test_overlong_phrase_and_too_many_chained_objects(host: TinyHost) -> None:
     from gligen_suite.nodes.text_box_encode_node import encode_layout

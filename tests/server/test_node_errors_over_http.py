@@ -77,8 +77,6 @@ NODE_CASES = [
      ("built-in GLIGEN boxes (GLIGENTextBoxApply)", "Use one of them")),
     ("area-outside-the-picture", lambda: grounded_graph(positive=area_outside), "KSampler",
      ("outside the 64x64 picture", "move it inside")),
-    ("unknown-negative-mode", lambda: grounded_graph(negative_mode="mirror"), "GLIGENSuite_Apply",
-     ("Unknown negative mode 'mirror'",)),
 ]
 
 
@@ -88,6 +86,44 @@ def test_node_input_errors_reach_the_user(models_server: ComfyServer, make: Call
     message = server_message_for(models_server, make(), node_type)
     for needle in needles:
         assert needle in message, message
+
+
+def host_combo_refusal(rejected: PromptRejected, node_type: str, input_name: str, value: Any) -> bool:
+    """True when the 400 is ComfyUI's own `value_not_in_list` for `input_name` of a `node_type` node (newer hosts
+    validate V3 combo values before any node runs; 0.3.75 checks V1 list combos only)."""
+    errors = [e for node in rejected.node_errors.values() if node.get("class_type") == node_type
+              for e in node.get("errors", [])]
+    return rejected.status == 400 and any(
+        e.get("type") == "value_not_in_list" and e.get("extra_info", {}).get("input_name") == input_name
+        and e.get("extra_info", {}).get("received_value") == value for e in errors)
+
+
+@pytest.mark.parametrize(("make", "node_type", "input_name", "value", "needle"), [
+    (lambda: grounded_graph(negative_mode="mirror"), "GLIGENSuite_Apply", "negative", "mirror",
+     "Unknown negative mode 'mirror'"),
+], ids=["unknown-negative-mode"])
+def test_a_value_outside_a_combo_is_refused_by_the_host_or_the_node(
+        models_server: ComfyServer, make: Callable[[], dict[str, Any]], node_type: str, input_name: str, value: Any,
+        needle: str) -> None:
+    """Either ComfyUI's 400 naming the input and the value, or our node's message; a prompt that runs fails."""
+    try:
+        message = server_message_for(models_server, make(), node_type)
+    except PromptRejected as rejected:
+        assert host_combo_refusal(rejected, node_type, input_name, value), rejected
+        return
+    assert needle in message, message
+
+
+def test_the_hosts_own_combo_refusal_is_recognised(models_server: ComfyServer) -> None:
+    """The host's 400 as 0.3.75 sends it for a V1 combo (core KSampler's sampler_name), read by the same check."""
+    graph = grounded_graph()
+    (sampler,) = [node for node in graph.values() if node["class_type"] == "KSampler"]
+    sampler["inputs"]["sampler_name"] = "no_such_sampler"
+    with pytest.raises(PromptRejected) as info:
+        models_server.run(graph, timeout=300)
+    assert host_combo_refusal(info.value, "KSampler", "sampler_name", "no_such_sampler")
+    assert not host_combo_refusal(info.value, "KSampler", "scheduler", "no_such_sampler")
+    assert not host_combo_refusal(info.value, "GLIGENSuite_Apply", "sampler_name", "no_such_sampler")
 
 
 def test_an_out_of_range_schedule_value_is_stopped(models_server: ComfyServer) -> None:
