@@ -152,3 +152,17 @@ def test_canvas_size_fields_rescale_the_layout_and_snapped_boxes_stay_inside(box
     page.small_run()
     entry = page.queue()
     assert entry["status"]["status_str"] == "success", entry["status"]
+
+
+def test_selecting_a_box_by_dragging_it_moves_nothing_under_the_mouse(box_page: ComfyPage) -> None:
+    # The pose editor's joint chips once pushed its canvas up at pointer-down; selecting a box must not
+    # change the box panel's height either, so the first drag of a box not selected lands under the mouse.
+    page = box_page
+    editor = page.editor(BOX)
+    rect = "(c) => c.getBoundingClientRect().toJSON()"
+    assert editor.locator(".gligen-row.gligen-selected").count() == 0
+    before = editor.locator(".gligen-canvas").evaluate(rect)
+    page.drag(BOX, (376, 256), (408, 288))  # the vase, by its body, not selected
+    assert objects(page)[1]["box"] == [304, 96, 512, 480]
+    assert editor.locator(".gligen-row.gligen-selected").count() == 1
+    assert editor.locator(".gligen-canvas").evaluate(rect) == before

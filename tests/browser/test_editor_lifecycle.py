@@ -70,8 +70,7 @@ def test_comfyui_undo_and_the_node_menus_json_view_work_with_the_editor(comfy_pa
     assert page.js("() => app.canvas.ds.scale") > scale
     page.focus_node(BOX)
 
-    labels = page.js("""() => { const options = [];
-        app.graph.getNodeById(5).getExtraMenuOptions(app.canvas, options);
+    labels = page.js("""() => { const options = app.canvas.getNodeMenuOptions(app.graph.getNodeById(5));
         const entry = options.find((o) => o?.content === "Edit layout JSON");
         entry.callback();
         return options.map((o) => o?.content); }""")

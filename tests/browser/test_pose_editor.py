@@ -112,3 +112,27 @@ def test_pasted_openpose_json_is_converted_by_the_node_and_shown_for_editing(pos
     assert sum(k is not None for k in keypoints) == 5  # the neck has no COCO joint
     assert editor.locator(".gligen-row").count() == 1
     assert editor.locator(".gligen-status").inner_text() == ""
+
+
+def canvas_rect(page: ComfyPage) -> dict[str, float]:
+    return page.editor(POSE).locator(".gligen-canvas").evaluate("(c) => c.getBoundingClientRect().toJSON()")
+
+
+def test_the_first_drag_on_a_person_not_selected_lands_under_the_mouse(pose_page: ComfyPage) -> None:
+    # Selecting a person shows its joint chips under the list; the canvas must not move or shrink for it,
+    # during the gesture (the joint would land off the mouse) or after it (the next one would).
+    page = pose_page
+    editor = page.editor(POSE)
+    assert editor.locator(".gligen-row.gligen-selected").count() == 0
+    before = canvas_rect(page)
+    page.drag(POSE, (356, 100), (400, 136))  # the second person's nose, that person not selected
+    assert persons(page)[1]["keypoints"][0] == [400, 136]
+    assert editor.locator(".gligen-row.gligen-selected").count() == 1
+    assert canvas_rect(page) == before
+    page.drag(POSE, (176, 96), (120, 64))  # the first person's nose: selecting it moves nothing either
+    assert persons(page)[0]["keypoints"][0] == [120, 64]
+    assert canvas_rect(page) == before
+    page.page.keyboard.press("Escape")  # nobody selected again
+    page.settle()
+    assert editor.locator(".gligen-row.gligen-selected").count() == 0
+    assert canvas_rect(page) == before

@@ -1,6 +1,8 @@
 // The editors' drawing surface: a <canvas> that keeps the layout's aspect ratio inside its stage,
 // draws the background and grid, batches redraws with requestAnimationFrame, and turns pointer events
-// (captured for drags) into model coordinates for the tool (box_tool.js / pose_tool.js).
+// (captured for drags) into model coordinates for the tool (box_tool.js / pose_tool.js). While a drag
+// is under way the canvas keeps its place and size (a re-fit waits for the drag's end), so the point
+// under the pointer stays the point the drag started from.
 //
 // A tool implements: draw(ctx, view), pointerDown(point, event) -> drag {move(point, event),
 // end(point, event)} | null, cursorAt(point) -> CSS cursor, doubleClick(point).
@@ -22,6 +24,7 @@ export class EditorCanvas {
     this.onPointerDown = onPointerDown;
     this.background = null;
     this.drag = null;
+    this.layoutPending = false; // a re-fit asked for during a drag
     this.frame = 0;
     this.display = { width: 1, height: 1 };
     this.canvas = el("canvas", { className: "gligen-canvas" });
@@ -43,6 +46,11 @@ export class EditorCanvas {
 
   /** Fit the canvas to the stage at the layout's aspect ratio (call after the canvas size changed). */
   layout() {
+    if (this.drag) {
+      this.layoutPending = true;
+      return;
+    }
+    this.layoutPending = false;
     const [width, height] = this.canvasSize();
     this.stage.style.setProperty("--gligen-aspect", `${width} / ${height}`);
     const box = fitContain(this.stage.clientWidth, this.stage.clientHeight, width / height);
@@ -157,6 +165,12 @@ export class EditorCanvas {
     this.drag = null;
     if (this.canvas.hasPointerCapture(event.pointerId)) this.canvas.releasePointerCapture(event.pointerId);
     drag.end(this.toModel(event), event);
+    this.#afterDrag();
+  }
+
+  /** Re-fit now if the stage changed during the drag; redraw. */
+  #afterDrag() {
+    if (this.layoutPending) this.layout();
     this.requestDraw();
   }
 
@@ -166,7 +180,7 @@ export class EditorCanvas {
     const drag = this.drag;
     this.drag = null;
     drag.cancel?.();
-    this.requestDraw();
+    this.#afterDrag();
   }
 
   destroy() {

@@ -1,9 +1,10 @@
 // Wiring an editor into a node type: created once per node, re-synced when a workflow is loaded,
-// fed by the node's run (background image, seeded layouts), removed with the node.
+// fed by the node's run (background image, seeded layouts), removed with the node; its node-menu entry.
 
 import { BACKGROUND_KEY, LAYOUT_EVENT } from "./constants.js";
 import { injectStyles } from "./dom.js";
 import { LayoutEditor } from "./editor.js";
+import { collectsNodeMenuItems, inputConnected, recordGraphChange } from "./front_end.js";
 
 const LAYOUT_WIDGET = "layout";
 
@@ -52,15 +53,14 @@ function listenToServer(app, api) {
 
 function graphChanged(app, node) {
   node.setDirtyCanvas?.(true, true);
-  // Record the change for the workflow's modified flag and ComfyUI's own undo (a feature of newer frontends).
-  app.extensionManager?.workflow?.activeWorkflow?.changeTracker?.checkState?.();
+  recordGraphChange(app); // the workflow's modified flag and ComfyUI's own undo
 }
 
 /** The layout widget is declared socketless; frontends that still give it an input slot (1.32.9 does for
  * STRING) lose that slot here while nothing is linked to it, so no link can override the editor. */
 function dropLayoutSocket(node) {
   const index = node.inputs?.findIndex((input) => input.name === LAYOUT_WIDGET && input.widget) ?? -1;
-  if (index >= 0 && node.inputs[index].link == null) node.removeInput(index);
+  if (index >= 0 && !inputConnected(node, index)) node.removeInput(index);
 }
 
 function createEditor(node, Tool, app, api) {
@@ -135,8 +135,24 @@ export function installEditor(nodeType, { Tool, app, api }) {
     const ref = output?.[BACKGROUND_KEY]?.[0];
     if (ref) editors.get(this)?.setBackground(ref);
   });
+  // Front ends with the getNodeMenuItems hook get the entry from there (nodeMenuItems) and still call
+  // getExtraMenuOptions: only older ones get it here, so no menu shows it twice.
+  if (collectsNodeMenuItems(app)) return;
   chainCallback(proto, "getExtraMenuOptions", function (_canvas, options) {
-    const editor = editors.get(this);
-    if (editor) options.push({ content: "Edit layout JSON", callback: () => editor.openJson() });
+    options.push(...menuItems(editors.get(this)));
   });
+}
+
+/** The node-menu entries of an editor (none without one). */
+function menuItems(editor) {
+  return editor ? [{ content: "Edit layout JSON", callback: () => editor.openJson() }] : [];
+}
+
+/**
+ * An extension's getNodeMenuItems(node) hook, which the front end calls for every node: the entries for
+ * a node whose editor edits with `Tool` (each extension answers for its own node type only).
+ */
+export function nodeMenuItems(node, Tool) {
+  const editor = editors.get(node);
+  return editor?.tool instanceof Tool ? menuItems(editor) : [];
 }

@@ -1,5 +1,7 @@
-// The list of persons under the pose canvas: number, colour, strength, lock, mirror, delete; and for
-// the selected person one chip per COCO joint that shows or hides it.
+// The list of persons under the pose canvas: number, colour, strength, lock, mirror, delete; and one
+// chip per COCO joint that shows or hides that joint of the selected person. The chips are always there
+// (disabled while nobody is selected), so selecting a person, which a canvas drag does at pointer-down,
+// never changes the list's height: the canvas above it must not move under the pointer.
 
 import { JOINT_NAMES } from "./constants.js";
 import { button, el } from "./dom.js";
@@ -43,11 +45,18 @@ export class PosePanel {
   updateSelection() {
     const selected = this.persons.find((p) => p.key === this.editor.selection.key);
     for (const [key, row] of this.rows) row.classList.toggle("gligen-selected", key === selected?.key);
-    this.joints.replaceChildren(...(selected ? this.#chips(selected) : []));
+    this.joints.replaceChildren(...this.#chips(selected));
   }
 
+  /** The joint chips of `person`, or the same chips disabled when it is undefined (same labels, same size). */
   #chips(person) {
     return JOINT_NAMES.map((name, joint) => {
+      if (!person) {
+        const chip = button(name, "Select a person to show or hide its joints", () => {}, "gligen-chip");
+        chip.disabled = true;
+        chip.dataset.joint = String(joint);
+        return chip;
+      }
       const shown = Boolean(person.keypoints[joint]);
       const chip = button(name, shown ? "Hide this joint" : "Show this joint", () => {
         this.editor.tool.setJointVisible(person, joint, !shown);
