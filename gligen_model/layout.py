@@ -82,7 +82,7 @@ class Layout:
 
 
 def default_layout_json() -> str:
-    """A two-object example layout (what a fresh node shows)."""
+    """A two-object example layout (for tests and docs; a fresh node starts from empty_layout_json())."""
     return json.dumps({"version": LAYOUT_VERSION, "width": 512, "height": 512, "objects": [
         {"phrase": "a red apple", "box": [48, 240, 224, 448]},
         {"phrase": "a glass vase with sunflowers", "box": [272, 64, 480, 448]},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,12 @@ import comfy.model_patcher
 import comfy.ops
 import folder_paths
 import torch
-from comfy_api.latest import io
+from comfy_api.latest import io, ui
+from safetensors import SafetensorError, safe_open
 
 from ..gligen_model import GligenInputError, GligenModel, Variant, load_gligen_checkpoint
 from ..gligen_model.errors import short_repr, short_text
-from ..gligen_model.file_reading import check_regular_file
+from ..gligen_model.file_reading import check_regular_file, is_safetensors_header
 from ..gligen_model.image_projection import load_text_projection
 from .patch.fuser_attention import fuser_attention
 from .sockets import CATEGORY, GligenModelSocket
@@ -25,6 +27,7 @@ PROJECTION_FOLDERS = ("text_encoders", "clip_vision", "gligen")  # where CLIP-L'
 COMPUTE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 AUTO_VARIANT = "auto"
 VARIANT_CHOICES = [AUTO_VARIANT] + [v.value for v in Variant]
+STAND_IN_NOTE = "random-weight stand-in: images will be noise"
 
 
 def chosen_variant(choice: str) -> Variant | None:
@@ -71,6 +74,31 @@ def gligen_file_path(name: str) -> str:
     return path
 
 
+def stand_in_note(path: str) -> str | None:
+    """STAND_IN_NOTE (with the file's name) when the file is one of the dev tools' random-weight stand-ins
+    (safetensors metadata "stand_in", see tools/stand_ins.py), else None."""
+    try:
+        with open(path, "rb") as f:
+            if not is_safetensors_header(f.read(9)):
+                return None
+        with safe_open(path, "pt") as f:
+            label = (f.metadata() or {}).get("stand_in")
+    except (OSError, SafetensorError):
+        return None
+    return f"{os.path.basename(path)}: {STAND_IN_NOTE}" if label is not None else None
+
+
+def show_on_node(cls: type[io.ComfyNode], text: str) -> None:
+    """Show `text` on the running node in the page (the host's progress-text preview), when there is a page."""
+    try:
+        from server import PromptServer
+    except ImportError:  # the node runs without ComfyUI's server (e.g. in-process)
+        return
+    instance, node_id = getattr(PromptServer, "instance", None), getattr(cls.hidden, "unique_id", None)
+    if instance is not None and node_id is not None and hasattr(instance, "send_progress_text"):
+        instance.send_progress_text(text, node_id)
+
+
 def projection_choices() -> list[str]:
     """The loader's image_projection options: the GLIGEN file itself, or any file of PROJECTION_FOLDERS."""
     return [FROM_GLIGEN_FILE] + [f"{folder}/{name}" for folder in PROJECTION_FOLDERS
@@ -105,6 +133,9 @@ def load_gligen_patcher(path: str, projection_path: str | None = None,
         model = model.float()
     if comfy.model_management.should_use_fp16():
         model = model.half()
+    # The plain ModelPatcher on every host, not newer hosts' CoreModelPatcher (ModelPatcherDynamic with dynamic
+    # VRAM, which leaves comfy.ops weights on the CPU and streams them per call): the GLIGEN weights are then on
+    # the load device as on 0.3.75, beside a dynamic UNet (docs/design.md, "Newer ComfyUI backends").
     return comfy.model_patcher.ModelPatcher(
         model, load_device=load_device,
         offload_device=comfy.model_management.unet_offload_device())
@@ -136,6 +167,7 @@ class GligenLoader(io.ComfyNode):
                                        "file whose config and name do not say which)."),
             ],
             outputs=[GligenModelSocket.Output(display_name="gligen")],
+            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
@@ -152,5 +184,11 @@ class GligenLoader(io.ComfyNode):
     @classmethod
     def execute(cls, gligen_name: str, image_projection: str = FROM_GLIGEN_FILE,
                 variant: str = AUTO_VARIANT) -> io.NodeOutput:
-        return io.NodeOutput(load_gligen_patcher(gligen_file_path(gligen_name), projection_file_path(image_projection),
-                                                 chosen_variant(variant)))
+        path = gligen_file_path(gligen_name)
+        patcher = load_gligen_patcher(path, projection_file_path(image_projection), chosen_variant(variant))
+        note = stand_in_note(path)
+        if note is None:
+            return io.NodeOutput(patcher)
+        logging.warning("GLIGEN Suite: %s", note)
+        show_on_node(cls, note)
+        return io.NodeOutput(patcher, ui=ui.PreviewText(note))

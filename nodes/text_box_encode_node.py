@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
@@ -9,7 +10,7 @@ from comfy_api.latest import io
 
 from ..gligen_model import GligenInputError
 from ..gligen_model.grounding import BoxGrounding, concat_box_groundings
-from ..gligen_model.layout import MAX_OBJECTS, default_layout_json
+from ..gligen_model.layout import LAYOUT_VERSION, MAX_OBJECTS
 from .editor.browser import background_ui
 from .editor.document import LayoutDocument, as_document
 from .editor.node_runs import box_outputs, box_run_layout
@@ -17,6 +18,12 @@ from .editor.seeding import COPY_WHEN_EMPTY, SEED_MODES
 from .encoders.images import reference_image_embeddings
 from .encoders.phrases import encode_phrases
 from .sockets import CATEGORY, BoundingBoxesSocket, GroundingSocket, SeedBoxesInput
+
+
+def empty_layout_json() -> str:
+    """What a new node's layout holds: a 512 x 512 canvas without objects (nothing is grounded until the user
+    draws a box; the example workflows carry their own layouts)."""
+    return json.dumps({"version": LAYOUT_VERSION, "width": 512, "height": 512, "objects": []}, indent=1)
 
 
 def encode_layout(clip: Any, layout: str | LayoutDocument, previous: BoxGrounding | None = None,
@@ -71,9 +78,10 @@ class GligenTextBoxEncode(io.ComfyNode):
                         "checkpoint) by CLIP ViT-L/14.",
             inputs=[
                 io.Clip.Input("clip", tooltip="The CLIP of your SD1.x checkpoint."),
-                io.String.Input("layout", multiline=True, default=default_layout_json(), socketless=True,
+                io.String.Input("layout", multiline=True, default=empty_layout_json(), socketless=True,
                                 tooltip='The box editor\'s state: {"version": 1, "width": W, "height": H, "objects": '
-                                        '[{"phrase": "...", "box": [x0, y0, x1, y1]}]}; pixels on a W x H canvas.'),
+                                        '[{"phrase": "...", "box": [x0, y0, x1, y1]}]}; pixels on a W x H canvas. '
+                                        'A new node starts with no objects: draw the boxes in the editor.'),
                 GroundingSocket.Input("append_to", optional=True,
                                       tooltip="Grounding from another encode node to add these objects to."),
                 SeedBoxesInput("seed_boxes", optional=True,

@@ -1,72 +1,430 @@
-"""Start a local ComfyUI (127.0.0.1) with GLIGEN Suite loaded; used by `./dev run`."""
+"""Start a local ComfyUI (127.0.0.1) with GLIGEN Suite loaded; used by `./dev run`.
+
+Before it starts, it lists per example workflow (example_workflows/*.json) the model files the workflow's
+loader widgets name and whether ComfyUI will find each; with `--stand-ins` it writes random-weight stand-ins
+for the missing ones (small by default, `--stand-ins=full` for full-size SD1.5 ones). ComfyUI's stderr is
+passed through, except the known block of tracebacks about its audio nodes and torchaudio, which is replaced
+by one line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO, TextIO
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # appended, never inserted: see the `nodes` rule in devkit/__init__.py
+
+from devkit.gligen_checkpoints import stand_in_kind  # noqa: E402
+
 HOST = Path(os.environ.get("COMFYUI_PATH") or ROOT / ".host" / "ComfyUI")
-WEIGHTS_HELP = f"""
-GLIGEN Suite needs two real model files to make pictures:
-  1. an SD1.x checkpoint   -> {HOST / 'models' / 'checkpoints'}
-     e.g. v1-5-pruned-emaonly.safetensors (Hugging Face: stable-diffusion-v1-5/stable-diffusion-v1-5)
-  2. a GLIGEN text-box file -> {HOST / 'models' / 'gligen'}
-     e.g. gligen_sd14_textbox_pruned.safetensors (Hugging Face: comfyanonymous/GLIGEN_pruned_safetensors),
-     or the authors' gligen/gligen-generation-text-box diffusion_pytorch_model.bin
-For reference / style images (text-image-box model) also:
-  3. gligen-generation-text-image-box.bin -> {HOST / 'models' / 'gligen'}
-     (the authors' gligen/gligen-generation-text-image-box diffusion_pytorch_model.bin)
-  4. clip-vit-large-patch14.safetensors  -> {HOST / 'models' / 'clip_vision'}
-     (model.safetensors of openai/clip-vit-large-patch14)
-To try the example graphs without them: ./dev run --stand-ins (random weights: they run, the images are noise).
-"""
+EXAMPLES_DIR = ROOT / "example_workflows"
+MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", ".gguf")
+# Loader node type -> the models/<folder> its file widget lists (a new loader type in an example goes here).
+LOADER_FOLDERS = {
+    "CheckpointLoaderSimple": "checkpoints", "CheckpointLoader": "checkpoints", "GLIGENSuite_Loader": "gligen",
+    "GLIGENLoader": "gligen", "CLIPVisionLoader": "clip_vision", "VAELoader": "vae", "LoraLoader": "loras",
+    "LoraLoaderModelOnly": "loras", "ControlNetLoader": "controlnet", "CLIPLoader": "text_encoders",
+    "UNETLoader": "diffusion_models", "UpscaleModelLoader": "upscale_models",
+}
+# ComfyUI's older folder names that it still reads for the same kind of file.
+FOLDER_ALIASES = {"text_encoders": ("text_encoders", "clip"), "diffusion_models": ("diffusion_models", "unet")}
+PICTURE_LOADERS = ("LoadImage", "LoadImageMask")
+INPUT = "input"  # ModelFile.folder of a picture a Load Image node names
+STAND_IN_SIZES = ("small", "full")
+# The ten official files (README.md's table): stand_in_kind -> Hugging Face repo gligen/<name>.
+OFFICIAL_REPOS = {
+    "text-box": "gligen-generation-text-box", "text-image-box": "gligen-generation-text-image-box",
+    "keypoint": "gligen-generation-keypoint", "hed": "gligen-generation-hed", "canny": "gligen-generation-canny",
+    "depth": "gligen-generation-depth", "normal": "gligen-generation-normal", "semantic": "gligen-generation-sem",
+    "text-box+inpainting": "gligen-inpainting-text-box",
+    "text-image-box+inpainting": "gligen-inpainting-text-image-box",
+}
+PRUNED_REPO = "comfyanonymous/GLIGEN_pruned_safetensors"  # ComfyUI's pruned text-box files
+CHECKPOINT_SOURCE = "an SD1.x checkpoint, e.g. Hugging Face stable-diffusion-v1-5/stable-diffusion-v1-5 " \
+                    "v1-5-pruned-emaonly.safetensors"
+CLIP_VISION_SOURCE = "Hugging Face openai/clip-vit-large-patch14 model.safetensors"
+STAND_IN_BANNER = ("*** Random-weight stand-ins ({size}, in {folder}) are active: random-weight stand-in: images "
+                   "will be noise. The GLIGEN Loader node says so in the page too. ***")
 
 
-def has_files(folder: Path) -> bool:
-    return folder.is_dir() and any(p.is_file() and not p.name.startswith("put_") for p in folder.iterdir())
+@dataclass(frozen=True, order=True)
+class ModelFile:
+    """A file a workflow names: its models/<folder> (INPUT for a picture; None when unknown) and its name."""
+
+    folder: str | None
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.folder or '?'}/{self.name}"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def workflow_files(workflow: dict[str, Any]) -> list[ModelFile]:
+    """The model files (and pictures) a UI workflow's widgets name, in node order, each once. A value like
+    "clip_vision/x.safetensors" names its own folder; others take their loader's folder (LOADER_FOLDERS)."""
+    nodes = list(workflow.get("nodes", []))
+    for subgraph in workflow.get("definitions", {}).get("subgraphs", []):
+        nodes += subgraph.get("nodes", [])
+    found: list[ModelFile] = []
+    known_folders = set(LOADER_FOLDERS.values())
+    for node in nodes:
+        values = node.get("widgets_values") or []
+        values = list(values.values()) if isinstance(values, dict) else values
+        for value in values:
+            if not isinstance(value, str):
+                continue
+            if node.get("type") in PICTURE_LOADERS and value == values[0]:
+                file = ModelFile(INPUT, value)
+            elif value.lower().endswith(MODEL_SUFFIXES):
+                folder, _, rest = value.partition("/")
+                file = (ModelFile(folder, rest) if rest and folder in known_folders
+                        else ModelFile(LOADER_FOLDERS.get(node.get("type", "")), value))
+            else:
+                continue
+            if file not in found:
+                found.append(file)
+    return found
+
+
+def example_files(examples_dir: Path = EXAMPLES_DIR) -> dict[str, list[ModelFile]]:
+    """Per example workflow (file stem), the files it names."""
+    import json
+
+    return {path.stem: workflow_files(json.loads(path.read_text(encoding="utf-8")))
+            for path in sorted(examples_dir.glob("*.json"))}
+
+
+def real_source(file: ModelFile) -> str:
+    """Where a user gets the real file (or what to do for a picture)."""
+    if file.folder == INPUT:
+        return "any picture of yours: choose it in the Load Image node"
+    if file.folder == "checkpoints":
+        return CHECKPOINT_SOURCE
+    if file.folder == "clip_vision":
+        return f"{CLIP_VISION_SOURCE}, renamed to {file.name}"
+    if file.folder == "gligen":
+        repo = f"gligen/{OFFICIAL_REPOS[stand_in_kind(file.name)]}"
+        if "pruned" in file.name.lower():
+            return f"Hugging Face {PRUNED_REPO} {file.name} (or {repo} diffusion_pytorch_model.bin)"
+        return f"Hugging Face {repo} diffusion_pytorch_model.bin, renamed to {file.name}"
+    if file.folder is None:
+        return "unknown folder: add its loader to LOADER_FOLDERS in tools/run_comfyui.py"
+    return f"a file for models/{file.folder}"
+
+
+def folder_dirs(folder: str, base: Path, extra_configs: Iterable[Path] = ()) -> list[Path]:
+    """The folders ComfyUI reads for models/<folder> (INPUT: its input folder), in its lookup order: the base
+    folder's, then those of extra_model_paths.yaml files."""
+    if folder == INPUT:
+        return [base / "input"]
+    names = FOLDER_ALIASES.get(folder, (folder,))
+    dirs = [base / "models" / name for name in names]
+    for config in extra_configs:
+        dirs += _extra_config_dirs(config, names)
+    return dirs
+
+
+def _extra_config_dirs(config: Path, names: Iterable[str]) -> list[Path]:
+    """The folders an extra_model_paths.yaml lists for any of `names` (paths relative to its base_path)."""
+    import yaml
+
+    if not config.is_file():
+        return []
+    dirs: list[Path] = []
+    for section in (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).values():
+        if not isinstance(section, dict):
+            continue
+        base = Path(os.path.expanduser(str(section.get("base_path", ""))))
+        base = base if base.is_absolute() else config.parent / base
+        for name in names:
+            for line in str(section.get(name) or "").splitlines():
+                if line.strip():
+                    path = Path(os.path.expanduser(line.strip()))
+                    dirs.append(path if path.is_absolute() else base / path)
+    return dirs
+
+
+def find_file(file: ModelFile, dirs: list[Path]) -> Path | None:
+    """The first of `dirs` holding the file, as ComfyUI looks it up; None when absent."""
+    for folder in dirs:
+        if (folder / file.name).is_file():
+            return folder / file.name
+    return None
+
+
+def file_status(found: Path | None, stand_in_dir: Path | None) -> str:
+    """'present', 'MISSING', or 'stand-in' (the file ComfyUI finds is one of ours)."""
+    if found is None:
+        return "MISSING"
+    if stand_in_dir is not None and stand_in_dir in found.parents:
+        return "stand-in (random weights)"
+    return "present"
+
+
+def model_report(examples: dict[str, list[ModelFile]], base: Path, extra_configs: list[Path],
+                 stand_in_dir: Path | None) -> str:
+    """Per example, each file it names, where it goes and whether ComfyUI finds it (a real file or a
+    stand-in); then where to get each real file that is not there."""
+    lines = [f"Files the example workflows name (models folder: {base / 'models'}):"]
+    to_get: list[ModelFile] = []
+    for example, files in examples.items():
+        lines.append(f"  {example}")
+        for file in files:
+            dirs = folder_dirs(file.folder, base, extra_configs) if file.folder else []
+            status = file_status(find_file(file, dirs), stand_in_dir)
+            lines.append(f"    {file.label:<58} {status}")
+            if status != "present" and file not in to_get:
+                to_get.append(file)
+    if to_get:
+        lines.append("Where the real files come from (each goes in the folder before its name):")
+        lines += [f"  {file.label}: {real_source(file)}" for file in sorted(to_get, key=lambda f: f.folder == INPUT)]
+    if stand_in_dir is None and any(f.folder != INPUT for f in to_get):
+        lines.append("To try the examples without them: ./dev run --stand-ins (random weights: they run, the "
+                     "images are noise).")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- ComfyUI's stderr, minus the torchaudio block
+HARMLESS_NOTE = ("run_comfyui: ComfyUI's audio nodes cannot import torchaudio (there is none for this torch); "
+                 "harmless for GLIGEN Suite, so their tracebacks are not shown.\n")
+_TORCHAUDIO_WARNING = re.compile(r"^torchaudio missing, .* will be broken$")
+_TORCHAUDIO_ERROR = "ModuleNotFoundError: No module named 'torchaudio'"
+_CANNOT_IMPORT = re.compile(r"^Cannot import (.*) module for custom nodes: No module named 'torchaudio'$")
+_FIRST_MODULE_FRAME = re.compile(r'File "([^"]+)", line \d+, in <module>')
+_IMPORT_FAILED = re.compile(r"^IMPORT FAILED: (\S+)$")
+_SUMMARY_START = "WARNING: some comfy_extras/ nodes did not import correctly."
+_SUMMARY_END = "Please do a: pip install -r requirements.txt"
+_CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+_MAX_HELD = 200  # lines; a "traceback" longer than this is passed through as it is
+
+
+class TorchaudioFilter:
+    """Line filter for ComfyUI's stderr. Drops only what the missing torchaudio causes: the "torchaudio
+    missing" warnings, each traceback that ends in torchaudio's ModuleNotFoundError (held until its exception
+    line, and kept whole when another exception follows it), the "Cannot import ... torchaudio" lines and
+    those modules' lines in the import summary; prints HARMLESS_NOTE once instead. Every other line passes
+    through unchanged."""
+
+    def __init__(self) -> None:
+        self.hidden = 0  # lines dropped
+        self.modules: set[str] = set()  # file names of the modules that failed on torchaudio
+        self._held: list[str] = []
+        self._mode = ""  # "traceback", "after" (a torchaudio traceback, maybe chained), "summary" or ""
+        self._noted = False
+        self._after_drop = False
+
+    def feed(self, line: str) -> list[str]:
+        """The lines to print for one input line (line endings kept)."""
+        text = line.rstrip("\r\n")
+        if self._mode:
+            return getattr(self, f"_in_{self._mode}")(line, text)
+        return self._plain(line, text)
+
+    def close(self) -> list[str]:
+        """What is still held when the stream ends: a dropped traceback's tail is dropped, the rest printed."""
+        held, self._held = self._held, []
+        if self._mode == "after":
+            self._mode = ""
+            return self._drop(held)
+        self._mode = ""
+        return held
+
+    def _plain(self, line: str, text: str) -> list[str]:
+        after_drop, self._after_drop = self._after_drop, False
+        if text == "Traceback (most recent call last):":
+            self._mode, self._held = "traceback", [line]
+            return []
+        if text.startswith(_SUMMARY_START) and self.modules:
+            self._mode, self._held = "summary", [line]
+            return []
+        cannot = _CANNOT_IMPORT.match(text)
+        if cannot or _TORCHAUDIO_WARNING.match(text):
+            if cannot:
+                self.modules.add(Path(cannot[1]).name)
+            return self._drop([line])
+        if not text and after_drop:  # the blank line ComfyUI prints after a dropped block
+            self.hidden += 1
+            return []
+        return [line]
+
+    def _in_traceback(self, line: str, text: str) -> list[str]:
+        self._held.append(line)
+        if len(self._held) > _MAX_HELD:
+            self._mode, held, self._held = "", self._held, []
+            return held
+        if not text or text[0].isspace():
+            return []
+        self._mode = "after" if text == _TORCHAUDIO_ERROR else ""
+        if self._mode:
+            return []
+        held, self._held = self._held, []
+        return held
+
+    def _in_after(self, line: str, text: str) -> list[str]:
+        if not text:
+            self._held.append(line)
+            return []
+        held, self._held, self._mode = self._held, [], ""
+        if text.startswith(_CHAINED):  # a torchaudio error that led to another one: show it all
+            return held + [line]
+        frame = _FIRST_MODULE_FRAME.search("".join(held))
+        if frame:
+            self.modules.add(Path(frame[1]).name)
+        return self._drop(held) + self._plain(line, text)
+
+    def _in_summary(self, line: str, text: str) -> list[str]:
+        self._held.append(line)
+        if not text.startswith(_SUMMARY_END) and len(self._held) <= _MAX_HELD:
+            return []
+        held, self._held, self._mode = self._held, [], ""
+        failed = [m[1] for m in (_IMPORT_FAILED.match(h.rstrip("\r\n")) for h in held) if m]
+        if set(failed) <= self.modules:
+            return self._drop(held)
+        kept = [h for h in held if not ((m := _IMPORT_FAILED.match(h.rstrip("\r\n"))) and m[1] in self.modules)]
+        self.hidden += len(held) - len(kept)
+        return kept
+
+    def _drop(self, lines: list[str]) -> list[str]:
+        self.hidden += len(lines)
+        self._after_drop = True
+        if self._noted:
+            return []
+        self._noted = True
+        return [HARMLESS_NOTE]
+
+
+class LineReader:
+    """Complete lines from a binary stream as they arrive; '\r' also ends a line, so progress bars show as
+    they go. Its state survives a KeyboardInterrupt between reads."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self.source = source
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = ""
+
+    def read(self) -> list[str] | None:
+        """The next complete lines (maybe none yet); None at the end of the stream."""
+        chunk = self.source.read1(65536) if hasattr(self.source, "read1") else self.source.read(65536)
+        if not chunk:
+            rest, self._pending = self._pending + self._decoder.decode(b"", final=True), ""
+            return [rest] if rest else None
+        parts = re.split(r"(?<=[\r\n])", self._pending + self._decoder.decode(chunk))
+        self._pending = parts.pop()
+        return parts
+
+
+def filter_stream(source: BinaryIO, sink: TextIO, keep: TorchaudioFilter | None = None) -> TorchaudioFilter:
+    """Copy `source` to `sink` through a TorchaudioFilter until the stream ends; returns the filter."""
+    keep = keep or TorchaudioFilter()
+    reader = LineReader(source)
+    while (lines := reader.read()) is not None:
+        for line in lines:
+            sink.writelines(keep.feed(line))
+        sink.flush()
+    sink.writelines(keep.close())
+    sink.flush()
+    return keep
+
+
+# ---------------------------------------------------------------- start
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """Our options; everything else goes to ComfyUI's main.py."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8188)
-    parser.add_argument("--stand-ins", action="store_true",
-                        help="add random-weight stand-ins for the example workflow's models (noise images)")
-    args, passthrough = parser.parse_known_args()
+    parser.add_argument("--stand-ins", nargs="?", const="small", choices=STAND_IN_SIZES, default=None,
+                        help="random-weight stand-ins for the files the example workflows name (the images are "
+                             "noise): 'small' (default: the tests' reduced SD1.5, seconds per run) or 'full' "
+                             "(full-size SD1.5 and 16-fuser GLIGEN files, for benchmarking; about 7 GB)")
+    parser.add_argument("--dev-dir", type=Path, default=ROOT / ".host",
+                        help="where the run's own files go: extra_model_paths.yaml, custom_nodes link, stand_ins/")
+    return parser.parse_known_args(argv)
 
+
+def _passthrough_value(passthrough: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(passthrough):
+        if arg == flag and i + 1 < len(passthrough):
+            return passthrough[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, passthrough = parse_args(argv)
+    dev_dir: Path = args.dev_dir.resolve()
+    base_arg = _passthrough_value(passthrough, "--base-directory")
+    base = Path(base_arg).resolve() if base_arg else HOST
+    if base_arg:
+        for folder in ("custom_nodes", "user"):  # ComfyUI stops without the first, has no database without the other
+            (base / folder).mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "main.py", "--listen", "127.0.0.1", "--port", str(args.port)]
     import torch
 
     if not torch.cuda.is_available():
         command.append("--cpu")
-    extra_paths = ROOT / ".host" / "extra_model_paths.yaml"
-    extra_paths.parent.mkdir(parents=True, exist_ok=True)
+    extra_paths = dev_dir / "extra_model_paths.yaml"
+    dev_dir.mkdir(parents=True, exist_ok=True)
     sections = []
-    if not (HOST / "custom_nodes" / "gligen_suite").exists() and not _pack_inside(HOST):
-        link_dir = ROOT / ".host" / "custom_nodes"
+    if not (base / "custom_nodes" / "gligen_suite").exists() and not _pack_inside(base):
+        link_dir = dev_dir / "custom_nodes"
         link_dir.mkdir(parents=True, exist_ok=True)
         link = link_dir / "gligen_suite"
         if not link.exists():
             link.symlink_to(ROOT, target_is_directory=True)
         sections.append(f"gligen_suite_pack:\n  custom_nodes: {link_dir}\n")
+    examples = example_files()
+    stand_in_dir = None
     if args.stand_ins:
-        sys.path.insert(0, str(ROOT / "tools"))
-        from stand_ins import write_stand_ins
+        sys.path.append(str(ROOT / "tools"))
+        from stand_ins import STAND_IN_FOLDERS, write_stand_ins
 
-        folder = write_stand_ins()
-        sections.append(f"gligen_suite_stand_ins:\n  base_path: {folder}\n"
-                        "  checkpoints: checkpoints\n  gligen: gligen\n  clip_vision: clip_vision\n")
-        print("\n*** Random-weight STAND-INS are active (.host/stand_ins): the graph runs, images are noise. ***\n")
-    elif not (has_files(HOST / "models" / "checkpoints") and has_files(HOST / "models" / "gligen")):
-        print(WEIGHTS_HELP)
+        wanted = sorted({f for files in examples.values() for f in files if f.folder in STAND_IN_FOLDERS})
+        stand_in_dir = write_stand_ins([(f.folder, f.name) for f in wanted], args.stand_ins,
+                                       dev_dir / "stand_ins")
+        sections.append(f"gligen_suite_stand_ins:\n  base_path: {stand_in_dir}\n"
+                        + "".join(f"  {folder}: {folder}\n" for folder in STAND_IN_FOLDERS))
+    extra_configs = [p for p in (base / "extra_model_paths.yaml", extra_paths) if p.is_file() or sections]
+    user_config = _passthrough_value(passthrough, "--extra-model-paths-config")
     if sections:
         extra_paths.write_text("".join(sections))
         command += ["--extra-model-paths-config", str(extra_paths)]
-    print(f"ComfyUI: http://127.0.0.1:{args.port}  (Workflow > Browse Templates > gligen_suite for the examples)")
-    return subprocess.call(command + passthrough, cwd=HOST)
+    print(model_report(examples, base, extra_configs + ([Path(user_config)] if user_config else []), stand_in_dir))
+    if args.stand_ins:
+        print("\n" + STAND_IN_BANNER.format(size=args.stand_ins, folder=_shown(stand_in_dir)) + "\n")
+    print(f"ComfyUI: http://127.0.0.1:{args.port}  (Workflow > Browse Templates > gligen_suite for the examples)",
+          flush=True)
+    return run_filtered(command + passthrough, HOST)
+
+
+def run_filtered(command: list[str], cwd: Path) -> int:
+    """Run ComfyUI with its stderr through the torchaudio filter; return its exit code. On Ctrl+C (which
+    ComfyUI gets too, from the terminal) it is given 10 s to stop, then terminated."""
+    proc = subprocess.Popen(command, cwd=cwd, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stderr is not None
+    try:
+        filter_stream(proc.stderr, sys.stderr)
+    except KeyboardInterrupt:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+        sys.stderr.write(proc.stderr.read().decode("utf-8", "replace"))
+    return proc.wait()
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the repository when it is inside it."""
+    return str(path.relative_to(ROOT)) if ROOT in path.parents else str(path)
 
 
 def _pack_inside(host: Path) -> bool:

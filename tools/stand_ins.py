@@ -1,14 +1,22 @@
 """Random-weight stand-ins for the models the example workflows name, so a graph runs end to end.
 
-They are written to `.host/stand_ins/` (never into models/), carry `"stand_in": "random weights"`
-in their safetensors metadata, and produce noise, not pictures. The builders are the dev kit's (devkit/).
+Two sizes, each in its own folder under `.host/stand_ins/` (never in models/), so switching never mixes them:
+- `small` (the default): the tests' reduced SD1.5 (7 transformer blocks, TAESD; seconds per example on a CPU)
+  and GLIGEN files whose fusers fit it;
+- `full`: full-size SD1.5 (859.5 M UNet) and 16-fuser GLIGEN files shaped like the published ones, for
+  benchmarking (about 1.9 GB + 0.8 GB per GLIGEN file).
+Every file carries `"stand_in": ...` in its safetensors metadata (the GLIGEN Loader reports it in the UI) and
+produces noise, not pictures. The builders are the dev kit's (devkit/).
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file, save_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,32 +24,63 @@ if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # appended, never inserted: see the `nodes` rule in devkit/__init__.py
 
 from devkit.clip_vision_checkpoints import cached_vit_l14_file  # noqa: E402
-from devkit.gligen_checkpoints import variant_for_file_name, variant_state_dict  # noqa: E402
+from devkit.gligen_checkpoints import stand_in_kind, stand_in_state_dict  # noqa: E402
 from devkit.sd15_checkpoints import cached_sd15_checkpoint, sd15_transformer_blocks  # noqa: E402
 
-STAND_IN_DIR = ROOT / ".host" / "stand_ins"
-STAND_IN_METADATA = {"stand_in": "random weights: for trying the graph, not for images"}
-# Names the example workflows refer to.
-CHECKPOINT_NAME = "v1-5-pruned-emaonly.safetensors"
-GLIGEN_NAMES = ("gligen_sd14_textbox_pruned.safetensors", "gligen-generation-keypoint.bin",
-                "gligen-generation-text-image-box.bin")
-CLIP_VISION_NAME = "clip-vit-large-patch14.safetensors"
+STAND_IN_ROOT = ROOT / ".host" / "stand_ins"
+SIZES = ("small", "full")
+STAND_IN_FOLDERS = ("checkpoints", "gligen", "clip_vision")  # the models/<folder>s a stand-in can be made for
 
 
-def write_stand_ins() -> Path:
-    """Create the stand-in checkpoint and GLIGEN file (once); return the folder holding them."""
-    checkpoint = STAND_IN_DIR / "checkpoints" / CHECKPOINT_NAME
-    if not checkpoint.is_file():
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        save_file(load_file(str(cached_sd15_checkpoint(tiny=True))), str(checkpoint), metadata=STAND_IN_METADATA)
-    clip_vision = STAND_IN_DIR / "clip_vision" / CLIP_VISION_NAME
-    if not clip_vision.is_file():
-        clip_vision.parent.mkdir(parents=True, exist_ok=True)
-        save_file(load_file(str(cached_vit_l14_file())), str(clip_vision), metadata=STAND_IN_METADATA)
-    for name in GLIGEN_NAMES:  # safetensors content even under a .bin name: the loader reads by content
-        gligen = STAND_IN_DIR / "gligen" / name
-        if not gligen.is_file():
-            gligen.parent.mkdir(parents=True, exist_ok=True)
-            state = variant_state_dict(sd15_transformer_blocks(True), variant_for_file_name(name), seed=0)
-            save_file(state, str(gligen), metadata=STAND_IN_METADATA)
-    return STAND_IN_DIR
+def stand_in_metadata(size: str) -> dict[str, str]:
+    """The safetensors metadata every stand-in of `size` carries."""
+    return {"stand_in": f"random weights ({size}): for trying the graph, not for images"}
+
+
+def stand_in_dir(size: str, root: Path = STAND_IN_ROOT) -> Path:
+    """The folder (models layout: checkpoints/, gligen/, clip_vision/) holding the stand-ins of `size`."""
+    if size not in SIZES:
+        raise ValueError(f"stand-in size {size!r}: choose one of {SIZES}")
+    return root / size
+
+
+def gligen_stand_in(name: str, size: str) -> dict[str, torch.Tensor]:
+    """Random GLIGEN weights of the kind a file named `name` is (devkit's stand_in_kind: text-box, keypoint,
+    canny, ..., +inpainting), with fusers for the transformer blocks of the `size` SD1.5."""
+    return stand_in_state_dict(stand_in_kind(name), sd15_transformer_blocks(size == "small"), seed=0)
+
+
+def _copy_with_metadata(source: Path, metadata: dict[str, str]) -> Callable[[Path], None]:
+    return lambda path: save_file(load_file(str(source)), str(path), metadata=metadata)
+
+
+def write_stand_ins(files: Iterable[tuple[str, str]], size: str = "small", root: Path = STAND_IN_ROOT) -> Path:
+    """Write a stand-in for each (models folder, file name) in STAND_IN_FOLDERS that is not there yet (others
+    are skipped); return the size's folder, to be added to ComfyUI's model paths."""
+    folder = stand_in_dir(size, root)
+    metadata = stand_in_metadata(size)
+    for kind, name in files:
+        target = folder / kind / name
+        if kind not in STAND_IN_FOLDERS or target.is_file():
+            continue
+        if kind == "checkpoints":
+            write = _copy_with_metadata(cached_sd15_checkpoint(tiny=size == "small"), metadata)
+        elif kind == "clip_vision":  # ViT-L/14 has one size; it also carries CLIP-L's text projection
+            write = _copy_with_metadata(cached_vit_l14_file(), metadata)
+        else:  # safetensors content even under a .bin name: the loader reads by content
+            state = gligen_stand_in(name, size)
+            write = lambda path, state=state: save_file(state, str(path), metadata=metadata)  # noqa: E731
+        print(f"stand_ins: writing {size} {kind}/{name}", flush=True)
+        _write_atomically(target, write)
+    return folder
+
+
+def _write_atomically(target: Path, write: Callable[[Path], None]) -> None:
+    """write(partial path), then rename: an interrupted build leaves no half file under the real name."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        write(partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -1,0 +1,114 @@
+"""`./dev run --stand-ins` for real: tools/run_comfyui.py as a subprocess on a free port, with a temp base
+folder and dev folder. What it prints (the per-example file list, the stand-in banner, ComfyUI's torchaudio
+block as one line), and a prompt of the text-box example on the small stand-ins, whose GLIGEN Loader tells
+the page that the images will be noise."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devkit.comfy_client import ComfyClient
+from devkit.comfy_host import REPO_ROOT
+from devkit.comfy_server import free_port
+from devkit.workflow_to_api import ui_to_api
+
+pytestmark = pytest.mark.server
+
+READY = "To see the GUI go to:"
+NOISE = "random-weight stand-in: images will be noise"
+
+
+class DevRun(ComfyClient):
+    """A client of the ComfyUI that `tools/run_comfyui.py` started; its whole output goes to `log`."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__("dev_run_test")
+        self.port = free_port()
+        self.log = root / "output.txt"
+        self.base = root / "base"
+        command = [sys.executable, str(REPO_ROOT / "tools" / "run_comfyui.py"), "--stand-ins", "--port",
+                   str(self.port), "--dev-dir", str(root / "dev"), "--base-directory", str(self.base)]
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.output().splitlines()[-lines:])
+
+    def wait_ready(self, timeout: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout
+        while READY not in self.output():
+            assert self.proc is not None and self.proc.poll() is None, f"run_comfyui.py exited:\n{self.log_tail()}"
+            assert time.monotonic() < deadline, f"not up after {timeout:.0f}s:\n{self.log_tail()}"
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def dev_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevRun]:
+    run = DevRun(tmp_path_factory.mktemp("dev_run"))
+    try:
+        run.wait_ready()
+        yield run
+    finally:
+        run.stop()
+
+
+def test_the_output_lists_each_examples_files_and_hides_only_the_torchaudio_block(dev_run: DevRun) -> None:
+    out = dev_run.output()
+    report = out[out.index("Files the example workflows name"):out.index("ComfyUI: http://")]
+    for path in sorted((REPO_ROOT / "example_workflows").glob("*.json")):
+        assert f"\n  {path.stem}\n" in report
+    for name in ("gligen-generation-keypoint.bin", "gligen-generation-canny.bin", "gligen-inpainting-text-box.bin",
+                 "gligen-generation-depth.bin", "gligen-generation-sem.bin", "gligen_sd14_textbox_pruned.safetensors"):
+        assert f"gligen/{name}" in report
+    model_lines = [line for line in report.splitlines() if line.startswith("    ") and "input/" not in line]
+    assert model_lines and all(line.rstrip().endswith("stand-in (random weights)") for line in model_lines)
+    assert "Random-weight stand-ins (small" in out and NOISE in out
+    # ComfyUI 0.3.75 without torchaudio: one line instead of its tracebacks; its other output is all there
+    assert out.count("audio nodes cannot import torchaudio") == 1
+    assert "No module named 'torchaudio'" not in out and "IMPORT FAILED" not in out
+    assert "torchaudio missing" not in out
+    assert "ComfyUI version:" in out and "Import times for custom nodes:" in out and "gligen_suite" in out
+
+
+def test_the_text_box_example_runs_on_small_stand_ins_and_the_loader_says_noise(dev_run: DevRun) -> None:
+    workflow = json.loads((REPO_ROOT / "example_workflows" / "gligen_text_box.json").read_text(encoding="utf-8"))
+    api = ui_to_api(workflow, dev_run.object_info(), rng=random.Random(0))
+    for node in api.values():  # the example as saved, smaller and shorter (the tiny UNet's attention is 4096
+        if node["class_type"] == "EmptyLatentImage":  # tokens wide at 512 px: minutes on a CPU)
+            node["inputs"].update(width=128, height=128)
+        if node["class_type"] == "KSampler":
+            node["inputs"]["steps"] = 4
+    start = time.monotonic()
+    history = dev_run.run(api, timeout=300)
+    seconds = time.monotonic() - start
+    assert history["status"]["status_str"] == "success", history["status"]
+    (loader,) = [nid for nid, node in api.items() if node["class_type"] == "GLIGENSuite_Loader"]
+    assert history["outputs"][loader]["text"] == [f"gligen_sd14_textbox_pruned.safetensors: {NOISE}"]
+    assert dev_run.output().count(f"GLIGEN Suite: gligen_sd14_textbox_pruned.safetensors: {NOISE}") == 1
+    print(f"text-box example, 128 px, 4 steps, small stand-ins: {seconds:.1f} s")
+    layout = next(node for node in api.values() if node["class_type"] == "GLIGENSuite_TextBoxEncode")
+    assert len(json.loads(layout["inputs"]["layout"])["objects"]) == 2  # the example keeps its own boxes
+    info: dict[str, Any] = dev_run.object_info("GLIGENSuite_TextBoxEncode")["GLIGENSuite_TextBoxEncode"]
+    default = info["input"]["required"]["layout"][1]["default"]
+    assert json.loads(default)["objects"] == []  # a new node starts empty

@@ -1,0 +1,262 @@
+"""`./dev run` (tools/run_comfyui.py, tools/stand_ins.py), called directly: the per-example list of model
+files and whether each is there, where the real files come from (README.md's table), ComfyUI's torchaudio
+block kept out of the output without hiding other errors, and the small / full stand-ins."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from devkit.comfy_host import REPO_ROOT
+from devkit.gligen_checkpoints import stand_in_kind
+from devkit.sd15_checkpoints import sd15_transformer_blocks
+
+EXAMPLES = sorted((REPO_ROOT / "example_workflows").glob("*.json"))
+
+
+def tool(name: str) -> ModuleType:
+    """tools/<name>.py as a module (tools/ is not a package)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "tools" / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+run = tool("run_comfyui")
+
+
+# ---- which files each example names, and whether they are there --------------------------------------
+def test_each_example_names_a_checkpoint_and_a_gligen_file_from_its_own_widgets() -> None:
+    files = run.example_files()
+    assert sorted(files) == [p.stem for p in EXAMPLES]
+    for example, names in files.items():
+        folders = [f.folder for f in names]
+        assert folders.count("checkpoints") == 1 and folders.count("gligen") == 1, (example, names)
+        assert None not in folders, f"{example}: a loader type missing from LOADER_FOLDERS: {names}"
+        gligen = next(f.name for f in names if f.folder == "gligen")
+        loader = next(n for n in json.loads((REPO_ROOT / "example_workflows" / f"{example}.json").read_text())
+                      ["nodes"] if n["type"] == "GLIGENSuite_Loader")
+        assert gligen == loader["widgets_values"][0]
+    assert run.ModelFile("gligen", "gligen-generation-keypoint.bin") in files["gligen_keypoints"]
+    assert run.ModelFile("clip_vision", "clip-vit-large-patch14.safetensors") in files["gligen_style_image"]
+    assert run.ModelFile("input", "photo.png") in files["gligen_inpainting"]
+
+
+def test_a_new_loader_value_and_a_folder_prefixed_value_are_read_from_the_json() -> None:
+    workflow = {"nodes": [
+        {"type": "VAELoader", "widgets_values": ["my_vae.safetensors"]},
+        {"type": "GLIGENSuite_Loader", "widgets_values": ["x.bin", "text_encoders/clip_l.safetensors", "auto"]},
+        {"type": "SomeNewLoader", "widgets_values": ["odd.ckpt", 3]},
+        {"type": "LoadImage", "widgets_values": ["cat.png", "image"]},
+    ]}
+    assert run.workflow_files(workflow) == [
+        run.ModelFile("vae", "my_vae.safetensors"), run.ModelFile("gligen", "x.bin"),
+        run.ModelFile("text_encoders", "clip_l.safetensors"), run.ModelFile(None, "odd.ckpt"),
+        run.ModelFile("input", "cat.png")]
+    assert "LOADER_FOLDERS" in run.real_source(run.ModelFile(None, "odd.ckpt"))
+
+
+def test_the_report_says_per_example_what_is_present_missing_or_a_stand_in(tmp_path: Path) -> None:
+    base, stand_ins = tmp_path / "ComfyUI", tmp_path / "stand_ins"
+    (base / "models" / "checkpoints").mkdir(parents=True)
+    (base / "models" / "checkpoints" / "v1-5-pruned-emaonly.safetensors").write_bytes(b"real")
+    (stand_ins / "gligen").mkdir(parents=True)
+    (stand_ins / "gligen" / "gligen-generation-keypoint.bin").write_bytes(b"stand-in")
+    config = tmp_path / "extra_model_paths.yaml"
+    config.write_text(f"stand_ins:\n  base_path: {stand_ins}\n  gligen: gligen\n")
+    report = run.model_report(run.example_files(), base, [config], stand_ins)
+    lines = report.splitlines()
+
+    def status(example: str, label: str) -> str:
+        start = lines.index(f"  {example}")
+        line = next(x for x in lines[start + 1:] if x.strip().startswith(label))
+        return line.split(label, 1)[1].strip()
+
+    assert status("gligen_keypoints", "checkpoints/v1-5-pruned-emaonly.safetensors") == "present"
+    assert status("gligen_keypoints", "gligen/gligen-generation-keypoint.bin").startswith("stand-in")
+    assert status("gligen_openpose_json", "gligen/gligen-generation-keypoint.bin").startswith("stand-in")
+    assert status("gligen_depth_map", "gligen/gligen-generation-depth.bin") == "MISSING"
+    assert status("gligen_image_objects", "clip_vision/clip-vit-large-patch14.safetensors") == "MISSING"
+    assert ("  gligen/gligen-generation-depth.bin: Hugging Face gligen/gligen-generation-depth "
+            "diffusion_pytorch_model.bin, renamed to gligen-generation-depth.bin") in lines
+    assert any(x.startswith("  gligen/gligen-generation-keypoint.bin: Hugging Face gligen/gligen-generation-keypoint")
+               for x in lines)  # a stand-in is used: where the real one comes from is still said
+    assert not any(x.startswith("  checkpoints/") for x in lines)  # present: nothing to get
+    assert "--stand-ins" not in report  # they are already on
+
+
+def test_without_stand_ins_the_report_names_every_missing_file_and_the_flag(tmp_path: Path) -> None:
+    report = run.model_report(run.example_files(), tmp_path, [], None)
+    for path in EXAMPLES:
+        assert f"\n  {path.stem}\n" in report
+    for name in ("gligen-generation-keypoint.bin", "gligen-generation-canny.bin", "gligen-generation-sem.bin",
+                 "gligen-inpainting-text-box.bin", "gligen-generation-text-image-box.bin"):
+        assert f"gligen/{name}" in report
+    assert "./dev run --stand-ins" in report
+    assert "stand-in" not in report.replace("--stand-ins", "")
+
+
+def test_the_real_sources_match_readmes_table_of_the_ten_official_files() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    table = re.findall(r"^\| `(gligen-[a-z-]+)` \|", readme, flags=re.M)
+    assert len(table) == 10
+    assert sorted(run.OFFICIAL_REPOS.values()) == sorted(table)
+    for repo in table:  # a file named like its repo gets that repo's stand-in, and the repo back
+        assert run.OFFICIAL_REPOS[stand_in_kind(repo)] == repo
+    assert run.PRUNED_REPO in readme and "stable-diffusion-v1-5/stable-diffusion-v1-5" in run.CHECKPOINT_SOURCE
+    assert "openai/clip-vit-large-patch14" in readme and "openai/clip-vit-large-patch14" in run.CLIP_VISION_SOURCE
+
+
+# ---- ComfyUI 0.3.75's torchaudio block ---------------------------------------------------------------
+TORCHAUDIO_BLOCK = """\
+Traceback (most recent call last):
+  File "/opt/ComfyUI/nodes.py", line 2146, in load_custom_node
+    module_spec.loader.exec_module(module)
+  File "<frozen importlib._bootstrap_external>", line 940, in exec_module
+  File "<frozen importlib._bootstrap>", line 241, in _call_with_frames_removed
+  File "/opt/ComfyUI/comfy_extras/nodes_audio.py", line 4, in <module>
+    import torchaudio
+ModuleNotFoundError: No module named 'torchaudio'
+
+Cannot import /opt/ComfyUI/comfy_extras/nodes_audio.py module for custom nodes: No module named 'torchaudio'
+Total VRAM 24105 MB, total RAM 24105 MB
+Device: cpu
+Traceback (most recent call last):
+  File "/opt/ComfyUI/nodes.py", line 2146, in load_custom_node
+    module_spec.loader.exec_module(module)
+  File "<frozen importlib._bootstrap_external>", line 940, in exec_module
+  File "<frozen importlib._bootstrap>", line 241, in _call_with_frames_removed
+  File "/opt/ComfyUI/comfy_extras/nodes_audio_encoder.py", line 2, in <module>
+    import comfy.audio_encoders.audio_encoders
+  File "/opt/ComfyUI/comfy/audio_encoders/whisper.py", line 4, in <module>
+    import torchaudio
+ModuleNotFoundError: No module named 'torchaudio'
+
+Cannot import /opt/ComfyUI/comfy_extras/nodes_audio_encoder.py module for custom nodes: No module named 'torchaudio'
+"""
+SUMMARY = """\
+WARNING: some comfy_extras/ nodes did not import correctly. This may be because they are missing some dependencies.
+
+IMPORT FAILED: nodes_audio.py
+IMPORT FAILED: nodes_audio_encoder.py
+{more}
+This issue might be caused by new missing dependencies added the last time you updated ComfyUI.
+Please do a: pip install -r requirements.txt
+
+"""
+OTHER_ERROR = """\
+Traceback (most recent call last):
+  File "/opt/ComfyUI/nodes.py", line 2146, in load_custom_node
+    module_spec.loader.exec_module(module)
+  File "/opt/ComfyUI/comfy_extras/nodes_video.py", line 3, in <module>
+    import av
+ModuleNotFoundError: No module named 'av'
+
+Cannot import /opt/ComfyUI/comfy_extras/nodes_video.py module for custom nodes: No module named 'av'
+"""
+START = """\
+Device: cpu
+torchaudio missing, ACE model will be broken
+torchaudio missing, ACE model will be broken
+torchaudio missing, MMAudio VAE model will be broken
+Python version: 3.11.7
+"""
+
+
+def filtered(text: str) -> tuple[str, Any]:
+    out = io.StringIO()
+    kept = run.filter_stream(io.BytesIO(text.encode()), out)
+    return out.getvalue(), kept
+
+
+def test_the_torchaudio_block_of_comfyui_0_3_75_becomes_one_line() -> None:
+    text = START + TORCHAUDIO_BLOCK + SUMMARY.format(more="") + "Starting server\n"
+    out, kept = filtered(text)
+    assert out == "Device: cpu\n" + run.HARMLESS_NOTE + ("Python version: 3.11.7\nTotal VRAM 24105 MB, total RAM "
+                                                         "24105 MB\nDevice: cpu\nStarting server\n")
+    assert kept.modules == {"nodes_audio.py", "nodes_audio_encoder.py"}
+    assert kept.hidden == len(text.splitlines()) - (len(out.splitlines()) - 1)  # every line but the note's
+
+
+def test_other_errors_pass_through_whole_even_inside_the_torchaudio_block() -> None:
+    more = "IMPORT FAILED: nodes_video.py\n"
+    out, _ = filtered(START + TORCHAUDIO_BLOCK + OTHER_ERROR + SUMMARY.format(more=more))
+    assert OTHER_ERROR in out
+    assert "IMPORT FAILED: nodes_video.py" in out and "Please do a: pip install -r requirements.txt" in out
+    assert "nodes_audio" not in out and out.count("torchaudio") == 1  # the note's one mention
+    chained = TORCHAUDIO_BLOCK.split("\n\n")[0] + ("\n\nDuring handling of the above exception, another exception "
+                                                   "occurred:\n\nTraceback (most recent call last):\n  File \"x.py\", "
+                                                   "line 1, in <module>\nRuntimeError: the real problem\n")
+    out, _ = filtered(chained)
+    assert out == chained  # torchaudio led to another error: shown as it is
+
+
+def test_progress_bars_and_a_cut_off_traceback_are_not_swallowed() -> None:
+    out, _ = filtered("\r 10%|#   | 1/10\r 20%|##  | 2/10\nTraceback (most recent call last):\n  File \"x.py\"")
+    assert out == "\r 10%|#   | 1/10\r 20%|##  | 2/10\nTraceback (most recent call last):\n  File \"x.py\""
+
+
+# ---- stand-ins ---------------------------------------------------------------------------------------
+def test_small_stand_ins_cover_every_file_the_examples_name_and_fit_the_reduced_sd15(tmp_path: Path) -> None:
+    stand_ins = tool("stand_ins")
+    wanted = sorted({(f.folder, f.name) for files in run.example_files().values() for f in files
+                     if f.folder in stand_ins.STAND_IN_FOLDERS})
+    folder = stand_ins.write_stand_ins(wanted, "small", tmp_path)
+    assert folder == tmp_path / "small" != stand_ins.stand_in_dir("full", tmp_path)
+    written = sorted((p.parent.name, p.name) for p in folder.rglob("*") if p.is_file())
+    assert written == wanted  # nothing else: no partial files left
+    kinds = {stand_in_kind(name) for kind, name in wanted if kind == "gligen"}
+    assert kinds == {"text-box", "keypoint", "text-image-box", "depth", "canny", "semantic", "text-box+inpainting"}
+    tiny_blocks = {name for name, _ in sd15_transformer_blocks(True)}
+    for kind, name in wanted:
+        with safe_open(str(folder / kind / name), "pt") as f:
+            assert f.metadata()["stand_in"].startswith("random weights (small)"), name
+            keys = list(f.keys())
+            if kind == "checkpoints":
+                assert sum(k.endswith(".proj_in.weight") for k in keys) == len(tiny_blocks)  # the reduced UNet
+            if kind == "gligen":
+                fused = {k.split(".transformer_blocks.")[0] for k in keys if ".fuser." in k}
+                assert fused == tiny_blocks, name
+    mtimes = [p.stat().st_mtime_ns for p in sorted(folder.rglob("*"))]
+    stand_ins.write_stand_ins(wanted, "small", tmp_path)  # a second run writes nothing
+    assert [p.stat().st_mtime_ns for p in sorted(folder.rglob("*"))] == mtimes
+
+
+def test_full_stand_ins_use_the_full_sd15_and_16_fusers_in_their_own_folder(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    stand_ins = tool("stand_ins")
+    asked: list[Any] = []
+    tiny_file = tmp_path / "base.safetensors"
+    save_file({"w": torch.zeros(1)}, str(tiny_file))
+    monkeypatch.setattr(stand_ins, "cached_sd15_checkpoint", lambda tiny: asked.append(tiny) or tiny_file)
+    monkeypatch.setattr(stand_ins, "stand_in_state_dict",
+                        lambda kind, blocks, seed: asked.append((kind, len(blocks))) or {"w": torch.zeros(1)})
+    folder = stand_ins.write_stand_ins([("checkpoints", "a.safetensors"), ("gligen", "gligen-generation-depth.bin"),
+                                        ("input", "photo.png")], "full", tmp_path)
+    assert folder == tmp_path / "full"
+    assert asked == [False, ("depth", 16)]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
+        "base.safetensors", "full/checkpoints/a.safetensors", "full/gligen/gligen-generation-depth.bin"]
+    with pytest.raises(ValueError, match="small"):
+        stand_ins.stand_in_dir("medium")
+
+
+def test_the_stand_ins_flag_defaults_to_small_and_takes_full() -> None:
+    assert run.parse_args(["--stand-ins"])[0].stand_ins == "small"
+    assert run.parse_args(["--stand-ins=full", "--verbose"])[0].stand_ins == "full"
+    assert run.parse_args(["--stand-ins=full", "--verbose"])[1] == ["--verbose"]
+    assert run.parse_args([])[0].stand_ins is None
