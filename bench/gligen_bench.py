@@ -1,7 +1,12 @@
 """GLIGEN Suite benchmark: plain SD1.5, ComfyUI core GLIGEN, ours at tau 1.0 and 0.3, ours with a depth
 map and with the inpainting file, in one process.
 
-    bench/run [--quick] [--device auto|cpu|gpu] [--sizes 256 512] [--steps N] [--reps N] [--budget-s S]
+    bench/run [--quick] [--compile] [--device auto|cpu|gpu] [--sizes 256 512] [--steps N] [--reps N] [--budget-s S]
+
+With --compile, plain, core and ours at tau 1.0 / 0.3 are each compiled through ComfyUI's own
+`set_torch_compile_wrapper` (what its TorchCompileModel node does, inductor) and timed compiled; their
+FLOPs and peaks are counted eagerly first, and a full-length run per variant compiles every graph it needs
+before the clock starts.
 
 Order of work (see docs/performance.md):
 1. Load the random-weight full-size SD1.5 and encode the prompts.
@@ -35,6 +40,7 @@ class Config:
     reps: int
     budget_s: float | None  # for the timed repetitions of all sizes, from the start of the process
     device: str  # "cpu" or "gpu"
+    compile: bool = False  # plain, core and ours compiled (inductor); the map and inpainting rows left out
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -47,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--sizes", type=int, nargs="+", help="square image sizes in pixels (multiples of 256)")
     parser.add_argument("--steps", type=int, help="sampling steps per run")
     parser.add_argument("--reps", type=int, help="most interleaved repetitions per size")
+    parser.add_argument("--compile", action="store_true",
+                        help="time plain, core and ours compiled by ComfyUI's torch.compile wrapper (inductor)")
     parser.add_argument("--budget-s", type=float,
                         help="start another repetition only if it fits before this many seconds from the start "
                              "(default: 420 with --quick on the CPU, none otherwise)")
@@ -61,8 +69,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
         sizes, steps, reps, budget = (256,), 3 if on_cpu else 10, 3 if on_cpu else 5, 420.0 if on_cpu else None
     else:
         sizes, steps, reps, budget = (256, 512), 10 if on_cpu else 20, 3 if on_cpu else 10, None
+    if args.compile and budget is not None:
+        budget += 600.0  # inductor compiles the full-size UNet's graphs in the warm-up runs
     config = Config(tuple(args.sizes or sizes), args.steps or steps, args.reps or reps,
-                    args.budget_s if args.budget_s is not None else budget, device)
+                    args.budget_s if args.budget_s is not None else budget, device, args.compile)
     if any(s % 256 for s in config.sizes) or config.steps < 1 or config.reps < 1:
         parser.error("sizes must be multiples of 256 (boxes on a 1/32 grid), steps and reps >= 1")
     return config
@@ -102,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     from .report import SizeResult, format_size, result_line, summarize
     from .workload import (
         Variant,
+        compiled_variant,
         core_variant,
         depth_variant,
         fuser_weight_bytes,
@@ -142,14 +153,23 @@ def main(argv: list[str] | None = None) -> int:
     core = core_variant(host, boxes)
     for size in config.sizes:
         warm(core, size, count_flops=True)
-    # The other file kinds last: their peaks hold every GLIGEN model loaded so far (no memory target).
-    others = [depth_variant(host), inpaint_variant(host, boxes)]
-    for variant in others:
-        for size in config.sizes:
-            warm(variant, size, count_flops=False)
+    others: list[Variant] = []
+    if not config.compile:
+        # The other file kinds last: their peaks hold every GLIGEN model loaded so far (no memory target).
+        others = [depth_variant(host), inpaint_variant(host, boxes)]
+        for variant in others:
+            for size in config.sizes:
+                warm(variant, size, count_flops=False)
     log(f"warm-up runs done at {time.perf_counter() - start:.1f} s; peak memory by {memory.method}")
 
     variants = [plain, core, ours1, ours03, *others]
+    if config.compile:
+        variants = [compiled_variant(v) for v in variants]
+        for variant in variants:  # every graph (grounded and beta 0) is compiled here, outside the timed runs
+            for size in config.sizes:
+                began = time.perf_counter()
+                warm_up(host, variant, size, memory, count_flops=False, steps=config.steps)
+                log(f"  compiled {variant.name:<12} {size}: {time.perf_counter() - began:.1f} s")
 
     def time_left() -> float:
         if config.budget_s is None:
@@ -167,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         log("")
 
     log(f"GLIGEN Suite benchmark on {host.device} ({device_name(host.device)}, {host.dtype}), 30 objects, "
-        f"euler, cfg 7.5, total {time.perf_counter() - start:.0f} s")
+        f"euler, cfg 7.5{', compiled (inductor)' if config.compile else ''}, total {time.perf_counter() - start:.0f} s")
     log(f"RESULT line for {summaries[-1].size} x {summaries[-1].size}:")
     log(result_line(summaries[-1]))
     return 0

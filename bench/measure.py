@@ -160,7 +160,8 @@ class WarmUp:
     flops_by_module: dict[str, int]
 
 
-def warm_up(host: Host, variant: Variant, size: int, memory: PeakMemory, count_flops: bool) -> WarmUp:
+def warm_up(host: Host, variant: Variant, size: int, memory: PeakMemory, count_flops: bool,
+            steps: int = 1) -> WarmUp:
     """One 1-step run: loads what the variant needs, measures its peak memory, optionally counts FLOPs.
 
     FLOPs are those of torch's FlopCounterMode (matmuls, convolutions, attention kernels; 2 per
@@ -171,11 +172,11 @@ def warm_up(host: Host, variant: Variant, size: int, memory: PeakMemory, count_f
     if count_flops:
         counter = FlopCounterMode(display=False)
         with counter:
-            sample_timed(host, variant, size, 1)
+            sample_timed(host, variant, size, steps)
         by_module = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
         flops: int | None = counter.get_total_flops()
     else:
-        sample_timed(host, variant, size, 1)
+        sample_timed(host, variant, size, steps)
         by_module, flops = {}, None
     return WarmUp(variant.name, size, memory.peak_bytes(), flops, by_module)
 

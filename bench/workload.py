@@ -240,3 +240,14 @@ def weight_bytes(module: torch.nn.Module) -> int:
 def fuser_weight_bytes(variant: Variant) -> int:
     """Bytes of the 16 fusers of one of our variants (what the memory target allows on top of plain)."""
     return sum(weight_bytes(f) for f in variant.gligen.model.fusers)
+
+
+def compiled_variant(variant: Variant) -> Variant:
+    """The variant with its MODEL compiled the way ComfyUI's TorchCompileModel node does it (inductor), on a
+    clone; the name and label stay, so the report compares compiled with compiled."""
+    from comfy_api.torch_helpers import set_torch_compile_wrapper
+
+    model = variant.model.clone()
+    set_torch_compile_wrapper(model, backend="inductor")
+    return Variant(variant.name, variant.label, model, variant.positive_for, variant.grounded_steps, variant.gligen,
+                   variant.extra)

@@ -83,9 +83,10 @@ class GatedSelfAttentionDense(nn.Module):
         as floats they cost no tanh, no device copy and no extra kernel in each of the run's block calls."""
         self.gates = (math.tanh(self.alpha_attn.item()), math.tanh(self.alpha_dense.item()))
 
-    def forward(self, x: torch.Tensor, objs: torch.Tensor, beta: float, heads: int,
+    def forward(self, x: torch.Tensor, objs: torch.Tensor, beta: float | torch.Tensor, heads: int,
                 grounding_bias: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, N_visual, C) visual tokens; objs: (B, M, context_dim) grounding tokens; beta: schedule scale.
+        """x: (B, N_visual, C) visual tokens; objs: (B, M, context_dim) grounding tokens; beta: schedule scale, a
+        float or a 0-d tensor (what a compiled UNet gets, so one graph serves every beta).
         grounding_bias: (B, M) additive attention logits for the grounding keys (per-object strength), or None."""
         n_visual = x.shape[1]
         grounding = self.linear(objs)                                  # (B, M, C)

@@ -4,10 +4,10 @@
   negative (chunks.py) and refuses core GLIGEN conditioning on a model that carries ours.
 - `calc_cond_batch` (once per step) maps each conditioning entry to its role and, for area
   conditioning, to the window of the latent it denoises.
-- `prepare_call` wraps every diffusion-model call: it turns the call's sigma into beta (the
-  schedule) and builds the grounding tokens for each batch chunk once (cond -> the layout's tokens,
-  seen through the chunk's window; uncond -> learned null tokens, or the layout's in
-  core-compatible mode), and hands the blocks a CallState.
+- `apply_model` wraps every model call (BaseModel.apply_model, outside the diffusion model): it turns
+  the call's sigma into beta (the schedule) and builds the grounding tokens for each batch chunk once
+  (cond -> the layout's tokens, seen through the chunk's window; uncond -> learned null tokens, or the
+  layout's in core-compatible mode), and hands the blocks a CallState.
 - `__call__` is the middle patch that ComfyUI runs between self- and cross-attention of every
   transformer block; it applies the fuser at that block's address, or returns x untouched when beta is 0.
 - For spatial-map and inpainting files, `input_block` (an input_block_patch) and `predict_noise` (a
@@ -16,11 +16,17 @@
 State travels through ComfyUI's option dicts (the only channel from a wrapper to the blocks), under
 this patch's own keys and as typed values: a RunRoles per run, a StepChunks per step, a CallState
 per UNet call.
+
+Why the per-call work sits at apply_model and not around the diffusion model: ComfyUI's
+TorchCompileModel compiles the diffusion model, wrappers of it included. Everything that reads
+Python values that change between runs (the conditioning's uuids, sigma as a float, the schedule's
+step) stays outside the compiled region, and what the blocks read is the same on every call: the
+same option keys (`slot`, not a per-node counter), tensors, and beta also as a 0-d tensor (see
+CallState). So a compiled UNet is compiled once per wiring, whatever the prompts (docs/performance.md).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,9 +39,8 @@ from ...gligen_model.grounding import MapGrounding
 from ...gligen_model.model import Grounding
 from .chunks import UNCOND, ChunkRole, entry_roles, negative_lists
 from .unet_blocks import BlockAddress
-from .unet_input import FIRST_BLOCK, InputState, WidenedInput
+from .unet_input import FIRST_BLOCK, WidenedInput
 
-_patch_ids = itertools.count()
 Tokens = tuple[torch.Tensor, torch.Tensor | None]  # (tokens (B, M, D), strength bias (B, M) or None)
 
 
@@ -59,11 +64,22 @@ class StepChunks:
 
 @dataclass(frozen=True)
 class CallState:
-    """Per UNet call, for every block: beta (> 0), grounding tokens (B, M, D) and strength bias (B, M) or None."""
+    """Per UNet call, for every block: beta (> 0), grounding tokens (B, M, D) and strength bias (B, M) or None.
+
+    beta_tensor is beta as a 0-d float32 tensor on the UNet's device. Eager blocks use the float (bit for bit
+    the computation as trained in fp64 scalars); a compiled UNet uses the tensor, so torch.compile sees
+    one input instead of specialising its graph on every distinct beta of a schedule."""
 
     beta: float
     tokens: torch.Tensor
     bias: torch.Tensor | None
+    beta_tensor: torch.Tensor | None = None
+
+    def scale(self) -> float | torch.Tensor:
+        """beta for the fusers: the tensor while torch.compile traces, else the float."""
+        if self.beta_tensor is not None and torch.compiler.is_compiling():
+            return self.beta_tensor
+        return self.beta
 
 
 class GroundingPatch:
@@ -71,26 +87,30 @@ class GroundingPatch:
 
     block_addresses: ComfyUI's address of each fuser's transformer block, in fuser order.
     unet_input: the extra UNet input of spatial-map and inpainting files, else None.
+    slot: how many GroundingPatches the MODEL already carries; it names this patch's option keys, which
+    must stay the same when the node runs again with another layout (a compiled UNet guards on them).
     """
 
     def __init__(self, gligen: GligenModel, grounding: Grounding, schedule: BetaSchedule, ground_negative: bool,
                  model_sampling: Any, block_addresses: Sequence[BlockAddress],
-                 unet_input: WidenedInput | None = None) -> None:
+                 unet_input: WidenedInput | None = None, slot: int = 0) -> None:
         self.gligen = gligen
         self.grounding = grounding
         self.schedule = schedule
         self.ground_negative = ground_negative
         self.model_sampling = model_sampling
         self.fuser_at: dict[BlockAddress, int] = {address: i for i, address in enumerate(block_addresses)}
-        self.key = f"gligen_suite.{next(_patch_ids)}"
+        self.key = f"gligen_suite.{slot}"
         self._run_key = self.key + ".run"
         self._step_key = self.key + ".step"
         self._input_key = self.key + ".input"
+        self._unet_x_key = self.key + ".unet_x"
         self.unet_input = unet_input
         self._prepared: dict[tuple[int, int], Grounding] = {}
         self._tokens: dict[tuple[Any, ...], Tokens] = {}
         self._batched: dict[tuple[Any, ...], Tokens] = {}
         self._sigma_list: tuple[Any, list[float]] | None = None
+        self._beta_tensors: dict[tuple[float, torch.device], torch.Tensor] = {}
 
     # ---- per sampling run and per step (host wrappers) ------------------------------------------
     def sampler_sample(self, executor: Any, guider: Any, sigmas: Any, extra_args: dict[str, Any],
@@ -117,7 +137,7 @@ class GroundingPatch:
 
     def calc_cond_batch(self, executor: Any, model: Any, conds: list[Any], x_in: torch.Tensor, timestep: Any,
                         model_options: dict[str, Any]) -> Any:
-        """CALC_COND_BATCH wrapper: the role and window of every conditioning entry, for `prepare_call`."""
+        """CALC_COND_BATCH wrapper: the role and window of every conditioning entry, for `apply_model`."""
         options = model_options.get("transformer_options", {})
         run: RunRoles | None = options.get(self._run_key)
         step = StepChunks(entry_roles(conds, run.negative if run else {}, x_in.shape),
@@ -125,27 +145,36 @@ class GroundingPatch:
         model_options = {**model_options, "transformer_options": {**options, self._step_key: step}}
         return executor(model, conds, x_in, timestep, model_options)
 
-    # ---- per diffusion-model call -------------------------------------------------------------
-    def prepare_call(self, executor: Any, x: torch.Tensor, timesteps: Any, context: Any, y: Any = None,
-                     control: Any = None, transformer_options: dict[str, Any] | None = None,
-                     **kwargs: Any) -> torch.Tensor:
-        """DIFFUSION_MODEL wrapper (the UNet's forward signature): put this call's CallState, or None when
-        beta is 0, into transformer_options for the blocks."""
+    # ---- per model call -----------------------------------------------------------------------
+    def apply_model(self, executor: Any, x: torch.Tensor, t: Any, c_concat: Any = None, c_crossattn: Any = None,
+                    control: Any = None, transformer_options: dict[str, Any] | None = None,
+                    **kwargs: Any) -> torch.Tensor:
+        """APPLY_MODEL wrapper (BaseModel.apply_model's signature): put this call's CallState, or None when
+        beta is 0, into transformer_options for the blocks. x: (B, C, H, W) latent, before the UNet's dtype cast."""
         options = transformer_options if transformer_options is not None else {}
         beta = self.beta_for_call(options)
         options[self.key] = None
+        options[self._input_key] = None
         if beta != 0.0 or self.unet_input is not None:  # once grounding is off, a plain file costs nothing here
+            dtype = unet_dtype(executor.class_obj, x.dtype)
             step: StepChunks | None = options.get(self._step_key)
             full_hw = step.latent_hw if step else (int(x.shape[-2]), int(x.shape[-1]))
             chunks = self.chunk_roles(options)
             if beta != 0.0:
-                options[self.key] = CallState(beta, *self.batched_tokens(chunks, x.shape[0], x.device, x.dtype,
-                                                                         full_hw))
+                tokens, bias = self.batched_tokens(chunks, x.shape[0], x.device, dtype, full_hw)
+                options[self.key] = CallState(beta, tokens, bias, self._beta_tensor(beta, x.device))
             if self.unet_input is not None:
                 grounded = self.prepared(full_hw) if beta != 0.0 else None
                 grounded_map = grounded if isinstance(grounded, MapGrounding) else None
-                options[self._input_key] = self.unet_input.state_for_call(x, chunks, full_hw, grounded_map)
-        return executor(x, timesteps, context, y, control, options, **kwargs)
+                options[self._input_key] = self.unet_input.extra_for_call(x, chunks, full_hw, grounded_map, dtype)
+        return executor(x, t, c_concat, c_crossattn, control, options, **kwargs)
+
+    def _beta_tensor(self, beta: float, device: torch.device) -> torch.Tensor:
+        """beta as a 0-d float32 tensor on `device`, made once per value (no copy to the device per call)."""
+        key = (beta, device)
+        if key not in self._beta_tensors:
+            self._beta_tensors[key] = torch.tensor(beta, dtype=torch.float32, device=device)
+        return self._beta_tensors[key]
 
     def prepared(self, latent_hw: tuple[int, int]) -> Grounding:
         """The layout as the model reads it for a latent of this size (maps fitted to the picture)."""
@@ -230,15 +259,35 @@ class GroundingPatch:
         index = self.fuser_at.get((block[0], block[1], extra_options.get("block_index", 0)))
         if index is None:
             return x
-        return self.gligen.fusers[index](x, state.tokens, state.beta, extra_options["n_heads"], state.bias)
+        return self.gligen.fusers[index](x, state.tokens, state.scale(), extra_options["n_heads"], state.bias)
+
+    def diffusion_input(self, executor: Any, x: torch.Tensor, timesteps: Any, context: Any, y: Any = None,
+                        control: Any = None, transformer_options: dict[str, Any] | None = None,
+                        **kwargs: Any) -> torch.Tensor:
+        """DIFFUSION_MODEL wrapper (spatial-map and inpainting files): note the UNet's own input x
+        (B, 4, h, w), scaled and cast by the host, for the widened first conv. Only a tensor is stored, so a
+        compiled UNet traces this without guarding on anything that changes between calls."""
+        options = transformer_options if transformer_options is not None else {}
+        options[self._unet_x_key] = x
+        return executor(x, timesteps, context, y, control, options, **kwargs)
 
     def input_block(self, h: torch.Tensor, transformer_options: dict[str, Any]) -> torch.Tensor:
         """ComfyUI's input_block_patch: after input block 0 (the first conv), use the file's widened conv."""
         if self.unet_input is None or transformer_options.get("block") != FIRST_BLOCK:
             return h
-        state: InputState | None = transformer_options.get(self._input_key)
-        return h if state is None else self.unet_input.first_block(h, state)
+        extra: torch.Tensor | None = transformer_options.get(self._input_key)
+        x: torch.Tensor | None = transformer_options.get(self._unet_x_key)
+        return h if extra is None or x is None else self.unet_input.first_block(h, x, extra)
 
     def to(self, *_args: Any, **_kwargs: Any) -> GroundingPatch:
         """ComfyUI moves patches with the model; the fusers move with their own ModelPatcher."""
         return self
+
+
+def unet_dtype(base_model: Any, fallback: torch.dtype) -> torch.dtype:
+    """The dtype ComfyUI's BaseModel casts the UNet's input to (its manual-cast dtype, else its own)."""
+    manual = getattr(base_model, "manual_cast_dtype", None)
+    if manual is not None:
+        return manual
+    get_dtype = getattr(base_model, "get_dtype", None)
+    return get_dtype() if callable(get_dtype) else fallback

@@ -53,7 +53,8 @@ def install_grounding(model: Any, gligen_patcher: Any, grounding: Grounding, sch
                                   inpaint, model.get_model_object("latent_format"), boxes)
     patch = GroundingPatch(gligen, grounding, schedule, ground_negative=ground_negative,
                            model_sampling=model.get_model_object("model_sampling"),
-                           block_addresses=[slot.address for slot in slots], unet_input=unet_input)
+                           block_addresses=[slot.address for slot in slots], unet_input=unet_input,
+                           slot=len(installed_patches(model)))
     patched = model.clone()
     patched.set_model_patch(patch, "middle_patch")
     wrappers = comfy.patcher_extension.WrappersMP
@@ -63,7 +64,9 @@ def install_grounding(model: Any, gligen_patcher: Any, grounding: Grounding, sch
         patched.add_wrapper_with_key(wrappers.PREDICT_NOISE, patch.key, patch.predict_noise)
     patched.add_wrapper_with_key(wrappers.SAMPLER_SAMPLE, patch.key, patch.sampler_sample)
     patched.add_wrapper_with_key(wrappers.CALC_COND_BATCH, patch.key, patch.calc_cond_batch)
-    patched.add_wrapper_with_key(wrappers.DIFFUSION_MODEL, patch.key, patch.prepare_call)
+    patched.add_wrapper_with_key(wrappers.APPLY_MODEL, patch.key, patch.apply_model)
+    if unet_input is not None:
+        patched.add_wrapper_with_key(wrappers.DIFFUSION_MODEL, patch.key, patch.diffusion_input)
     others = patched.get_additional_models_with_key(ADDITIONAL_MODELS_KEY)
     patched.set_additional_models(ADDITIONAL_MODELS_KEY, [*others, gligen_patcher])
     patched.set_attachments(INSTALLED_KEY, (*installed_patches(model), patch))

@@ -10,7 +10,6 @@ authors' sampler restores the SD conv. Inpainting files keep their conv on every
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,14 +21,6 @@ from ...gligen_model.inpainting import reimpose_known as reimpose
 from .chunks import ChunkRole
 
 FIRST_BLOCK = ("input", 0)
-
-
-@dataclass(frozen=True)
-class InputState:
-    """Per UNet call: the UNet's input x (B, 4, h, w) and the extra channels (B, k, h, w) for the file's conv."""
-
-    x: torch.Tensor
-    extra: torch.Tensor
 
 
 class WidenedInput:
@@ -51,33 +42,34 @@ class WidenedInput:
         self._cache: dict[tuple[Any, ...], torch.Tensor] = {}
 
     # ---- per UNet call ------------------------------------------------------------------------
-    def state_for_call(self, x: torch.Tensor, chunks: tuple[ChunkRole, ...], full_hw: tuple[int, int],
-                       prepared_map: MapGrounding | None) -> InputState | None:
-        """The InputState of this call, or None when nothing is added (a map file once beta is 0). The extra
-        channels are built once per call shape and chunk plan, not on every step."""
+    def extra_for_call(self, x: torch.Tensor, chunks: tuple[ChunkRole, ...], full_hw: tuple[int, int],
+                       prepared_map: MapGrounding | None, dtype: torch.dtype) -> torch.Tensor | None:
+        """The extra channels (B, k, h, w) in the UNet's `dtype` for a call on latent x (B, 4, h, w), or None
+        when nothing is added (a map file once beta is 0). Built once per call shape and chunk plan, not on
+        every step."""
         if prepared_map is None and self.z0 is None:
             return None
-        key = ("extra", chunks, x.shape[0], tuple(x.shape[-2:]), full_hw, prepared_map is not None, x.device,
-               x.dtype)
-        return InputState(x, self._cached(key, lambda: self._extra(x, chunks, full_hw, prepared_map)))
+        key = ("extra", chunks, x.shape[0], tuple(x.shape[-2:]), full_hw, prepared_map is not None, x.device, dtype)
+        return self._cached(key, lambda: self._extra(x, chunks, full_hw, prepared_map, dtype))
 
     def _extra(self, x: torch.Tensor, chunks: tuple[ChunkRole, ...], full_hw: tuple[int, int],
-               prepared_map: MapGrounding | None) -> torch.Tensor:
+               prepared_map: MapGrounding | None, dtype: torch.dtype) -> torch.Tensor:
         """(B, k, h, w): each chunk's window of [map channels | inpainting channels], per_chunk rows each."""
         parts = []
         if prepared_map is not None:
-            parts.append(self.gligen.map_channels(prepared_map, full_hw).to(x.device, x.dtype))
+            parts.append(self.gligen.map_channels(prepared_map, full_hw).to(x.device, dtype))
         if self.z0 is not None:
             self._check_latent_size(full_hw)
-            parts.append(inpaint_channels(self.z0.to(x.device, x.dtype), self.keep))
+            parts.append(inpaint_channels(self.z0.to(x.device, dtype), self.keep))
         items = max(int(p.shape[0]) for p in parts)
         full = torch.cat([_rows(p, items) for p in parts], dim=1)
         per_chunk = x.shape[0] // len(chunks)
         return torch.cat([_rows(_window(full, chunk, full_hw, x.shape[-2:]), per_chunk) for chunk in chunks])
 
-    def first_block(self, h: torch.Tensor, state: InputState) -> torch.Tensor:
-        """input_block_patch at ("input", 0): the base conv's output -> the file's conv on [x ; extra]."""
-        return h - self.base_first_conv(state.x) + self.gligen.widened_first_conv(state.x, state.extra).to(h.dtype)
+    def first_block(self, h: torch.Tensor, x: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
+        """input_block_patch at ("input", 0): the base conv's output h -> the file's conv on [x ; extra].
+        x: the UNet's input (B, 4, h, w); extra: (B, k, h, w) from extra_for_call."""
+        return h - self.base_first_conv(x) + self.gligen.widened_first_conv(x, extra).to(h.dtype)
 
     # ---- per guider call (inpainting) ---------------------------------------------------------
     def predict_noise(self, executor: Any, x: torch.Tensor, sigma: torch.Tensor, model_options: dict[str, Any],

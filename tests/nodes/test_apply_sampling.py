@@ -45,13 +45,13 @@ def run(model: Any, parts: dict[str, Any], **kw: Any) -> torch.Tensor:
 
 
 class CallRecorder:
-    """Wraps GroundingPatch.prepare_call to see each UNet call's beta and batch chunks."""
+    """Wraps GroundingPatch.apply_model to see each UNet call's beta and batch chunks."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         from gligen_suite.nodes.patch.grounding_patch import GroundingPatch
 
         self.calls: list[tuple[float, list[int]]] = []
-        original = GroundingPatch.prepare_call
+        original = GroundingPatch.apply_model
         recorder = self
 
         def spy(patch: Any, executor: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
@@ -59,7 +59,7 @@ class CallRecorder:
             recorder.calls.append((patch.beta_for_call(options), list(options["cond_or_uncond"])))
             return original(patch, executor, x, *args, **kwargs)
 
-        monkeypatch.setattr(GroundingPatch, "prepare_call", spy)
+        monkeypatch.setattr(GroundingPatch, "apply_model", spy)
 
 
 def test_grounding_changes_the_image(host: TinyHost, parts: dict[str, Any]) -> None:

@@ -68,10 +68,8 @@ def test_the_first_block_becomes_the_files_conv_on_latent_and_map_channels(host:
     extra = gligen.model.map_channels(patch.prepared((HEIGHT // 8, WIDTH // 8)), (HEIGHT // 8, WIDTH // 8))
     extra = extra.expand(2, -1, -1, -1)
     base = host.model.get_model_object("diffusion_model").input_blocks[0][0]
-    from gligen_suite.nodes.patch.unet_input import InputState
-
     with torch.no_grad():
-        got = patch.unet_input.first_block(base(x.to(base.weight.dtype)).float(), InputState(x, extra))
+        got = patch.unet_input.first_block(base(x.to(base.weight.dtype)).float(), x, extra)
         conv = gligen.model.first_conv
         expected = torch.nn.functional.conv2d(torch.cat([x, extra], 1), conv.weight, conv.bias, padding=1)
     torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-3)  # the tiny model's fp16 base conv cancels out
