@@ -16,6 +16,10 @@ the middle block. That is 7 transformer blocks at 320/640 channels (two query wi
 full model's three) and 107.4M UNet parameters instead of 859.5M; channel_mult [1, 1] would
 halve that but leave a single query width. Files: tiny 343 MB, full 1.85 GB (fp16 UNet).
 
+The stand-in UNet (`STAND_IN_LAYOUT`, for `./dev run --stand-ins`) is faster still: channel_mult
+[1, 1] and no transformer at the 64x64 level (at 512 px that level's attention is 4096 tokens wide),
+so 4 transformer blocks, all 320 wide, and 36.7M UNet parameters; ComfyUI still detects SD15.
+
 Weights are seeded per tensor (seed + tensor name), so they do not depend on build order.
 UNet and CLIP: normal(0, 0.02), GroupNorm/LayerNorm weights 1 and biases 0 (the UNet then predicts
 eps with std ~0.6 and CLIP gives std-1 conds that depend on the prompt). TAESD: fan-in scaled
@@ -70,6 +74,8 @@ class UNetLayout:
 
 FULL_LAYOUT = UNetLayout(channel_mult=(1, 2, 4, 4), num_res_blocks=2, attention=(True, True, True, False))
 TINY_LAYOUT = UNetLayout(channel_mult=(1, 2), num_res_blocks=1, attention=(True, True))
+# `./dev run --stand-ins`: attention only at the 32x32 level (1024 tokens at 512 px), every block 320 wide
+STAND_IN_LAYOUT = UNetLayout(channel_mult=(1, 1), num_res_blocks=1, attention=(False, True))
 
 
 def sd15_layout(tiny: bool) -> UNetLayout:
@@ -79,7 +85,11 @@ def sd15_layout(tiny: bool) -> UNetLayout:
 
 def sd15_unet_config(tiny: bool) -> dict:
     """The UNet config exactly as ComfyUI's `detect_unet_config` reports it for the built file."""
-    layout = sd15_layout(tiny)
+    return layout_unet_config(sd15_layout(tiny))
+
+
+def layout_unet_config(layout: UNetLayout) -> dict:
+    """The UNet config ComfyUI's `detect_unet_config` reports for a file built with `layout`."""
     return {
         "use_checkpoint": False,
         "image_size": 32,
@@ -104,7 +114,11 @@ def sd15_unet_config(tiny: bool) -> dict:
 
 def sd15_transformer_blocks(tiny: bool) -> list[tuple[str, int]]:
     """SpatialTransformer blocks in UNet forward order: (LDM block name, query channels)."""
-    layout = sd15_layout(tiny)
+    return layout_transformer_blocks(sd15_layout(tiny))
+
+
+def layout_transformer_blocks(layout: UNetLayout) -> list[tuple[str, int]]:
+    """The SpatialTransformer blocks of a `layout` UNet in forward order: (LDM block name, query channels)."""
     blocks: list[tuple[str, int]] = []
     index = 1  # input_blocks.0 is the input conv
     for level, mult in enumerate(layout.channel_mult):
@@ -155,12 +169,17 @@ def _init_tensor(key: str, meta: torch.Tensor, init: Init, seed: int, dtype: tor
 
 def _unet_module(tiny: bool) -> torch.nn.Module:
     """ComfyUI's UNetModel for the layout, on the meta device, configured as ComfyUI would."""
+    return _layout_unet_module(sd15_layout(tiny))
+
+
+def _layout_unet_module(layout: UNetLayout) -> torch.nn.Module:
+    """ComfyUI's UNetModel for `layout`, on the meta device, configured as ComfyUI would."""
     import_comfy()
     import comfy.model_detection
     import comfy.ops
     from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
-    model_config = comfy.model_detection.model_config_from_unet_config(sd15_unet_config(tiny))
+    model_config = comfy.model_detection.model_config_from_unet_config(layout_unet_config(layout))
     if type(model_config).__name__ != "SD15":
         raise AssertionError(f"layout is detected as {type(model_config).__name__}, not SD15")
     with torch.device("meta"):
@@ -191,14 +210,19 @@ def sd15_unet_meta_state_dict(tiny: bool) -> dict[str, torch.Tensor]:
 
 def _check_unet(sd: Mapping[str, torch.Tensor], tiny: bool) -> None:
     """Fail early if ComfyUI would not detect the UNet part as the intended SD15 layout."""
+    _check_layout_unet(sd, sd15_layout(tiny))
+
+
+def _check_layout_unet(sd: Mapping[str, torch.Tensor], layout: UNetLayout) -> None:
+    """Fail early if ComfyUI would not detect the UNet part as SD15 with `layout`."""
     import comfy.model_detection
 
     detected = comfy.model_detection.detect_unet_config(sd, UNET_PREFIX)
-    if detected != sd15_unet_config(tiny):
-        raise AssertionError(f"ComfyUI detects {detected}, expected {sd15_unet_config(tiny)}")
+    if detected != layout_unet_config(layout):
+        raise AssertionError(f"ComfyUI detects {detected}, expected {layout_unet_config(layout)}")
     names = sorted(k[len(UNET_PREFIX) : -len(".proj_in.weight")] for k in sd if k.endswith(".proj_in.weight"))
-    if names != sorted(name for name, _ in sd15_transformer_blocks(tiny)):
-        raise AssertionError(f"SpatialTransformers in the UNet {names} != sd15_transformer_blocks({tiny})")
+    if names != sorted(name for name, _ in layout_transformer_blocks(layout)):
+        raise AssertionError(f"SpatialTransformers in the UNet {names} != layout_transformer_blocks({layout})")
 
 
 def build_sd15_state_dict(
@@ -214,9 +238,21 @@ def build_sd15_state_dict(
     With `only`, keys it rejects come back as meta tensors (right shape and dtype, no data): each
     tensor is seeded by its own key, so a subset can be rebuilt cheaply and compared.
     """
+    return build_layout_state_dict(sd15_layout(tiny), seed=seed, dtype=dtype, clip_dtype=clip_dtype, only=only)
+
+
+def build_layout_state_dict(
+    layout: UNetLayout,
+    *,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float16,
+    clip_dtype: torch.dtype = CLIP_DTYPE,
+    only: Callable[[str], bool] | None = None,
+) -> dict[str, torch.Tensor]:
+    """build_sd15_state_dict for any SD15-detected `layout` (the same CLIP-L and TAESD)."""
     entries: list[tuple[str, torch.Tensor, Init, torch.dtype]] = []
-    entries += [(UNET_PREFIX + k, m, i, dtype) for k, m, i in _meta_tensors(_unet_module(tiny))]
-    _check_unet({name: meta for name, meta, _, _ in entries}, tiny)
+    entries += [(UNET_PREFIX + k, m, i, dtype) for k, m, i in _meta_tensors(_layout_unet_module(layout))]
+    _check_layout_unet({name: meta for name, meta, _, _ in entries}, layout)
     for key, meta, init in _meta_tensors(_clip_module()):
         # text_projection and logit_scale are absent from SD1 checkpoints and unused by ComfyUI's SD1 CLIP
         if key.startswith("clip_l.transformer.text_model."):
@@ -247,3 +283,18 @@ def cached_sd15_checkpoint(tiny: bool = True) -> Path:
     """Path of the seed-0 fp16 checkpoint, built on first use."""
     return cached_file(f"sd15_{'tiny' if tiny else 'full'}_seed0_v{BUILDER_VERSION}.safetensors",
                        lambda path: build_sd15_checkpoint(path, tiny=tiny))
+
+
+def stand_in_transformer_blocks() -> list[tuple[str, int]]:
+    """The transformer blocks of the stand-in UNet (STAND_IN_LAYOUT): what its GLIGEN stand-ins need fusers for."""
+    return layout_transformer_blocks(STAND_IN_LAYOUT)
+
+
+def cached_stand_in_checkpoint() -> Path:
+    """Path of the seed-0 fp16 checkpoint with the STAND_IN_LAYOUT UNet (CLIP-L, TAESD), built on first use."""
+
+    def build(path: Path) -> None:
+        metadata = {"gligen_suite_test_base": f"sd15 layout=stand_in seed=0 builder=v{BUILDER_VERSION}"}
+        save_file(build_layout_state_dict(STAND_IN_LAYOUT), str(path), metadata=metadata)
+
+    return cached_file(f"sd15_stand_in_seed0_v{BUILDER_VERSION}.safetensors", build)

@@ -343,7 +343,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     parser.add_argument("--port", type=int, default=8188)
     parser.add_argument("--stand-ins", nargs="?", const="small", choices=STAND_IN_SIZES, default=None,
                         help="random-weight stand-ins for the files the example workflows name (the images are "
-                             "noise): 'small' (default: the tests' reduced SD1.5, seconds per run) or 'full' "
+                             "noise): 'small' (default: a fast reduced SD1.5, about 30 s per example on 2 CPU "
+                             "cores) or 'full' "
                              "(full-size SD1.5 and 16-fuser GLIGEN files, for benchmarking; about 7 GB)")
     parser.add_argument("--dev-dir", type=Path, default=ROOT / ".host",
                         help="where the run's own files go: extra_model_paths.yaml, custom_nodes link, stand_ins/")

@@ -1,12 +1,15 @@
 """Random-weight stand-ins for the models the example workflows name, so a graph runs end to end.
 
 Two sizes, each in its own folder under `.host/stand_ins/` (never in models/), so switching never mixes them:
-- `small` (the default): the tests' reduced SD1.5 (7 transformer blocks, TAESD; seconds per example on a CPU)
-  and GLIGEN files whose fusers fit it;
+- `small` (the default): a reduced SD1.5 that ComfyUI still detects as SD15 (devkit's STAND_IN_LAYOUT: no
+  attention at the 64x64 level, 4 transformer blocks, 36.7M UNet parameters, CLIP-L, TAESD; an example at its own
+  512 px and 25 steps in about half a minute on 2 CPU cores) and GLIGEN files whose fusers fit it;
 - `full`: full-size SD1.5 (859.5 M UNet) and 16-fuser GLIGEN files shaped like the published ones, for
   benchmarking (about 1.9 GB + 0.8 GB per GLIGEN file).
 Every file carries `"stand_in": ...` in its safetensors metadata (the GLIGEN Loader reports it in the UI) and
-produces noise, not pictures. The builders are the dev kit's (devkit/).
+produces noise, not pictures. Small checkpoints and GLIGEN files also carry `"stand_in_unet"` (the UNet layout):
+one without the current value (written before the layout changed) is written again. The builders are the dev
+kit's (devkit/).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,16 +29,36 @@ if str(ROOT) not in sys.path:
 
 from devkit.clip_vision_checkpoints import cached_vit_l14_file  # noqa: E402
 from devkit.gligen_checkpoints import stand_in_kind, stand_in_state_dict  # noqa: E402
-from devkit.sd15_checkpoints import cached_sd15_checkpoint, sd15_transformer_blocks  # noqa: E402
+from devkit.sd15_checkpoints import (  # noqa: E402
+    STAND_IN_LAYOUT,
+    cached_sd15_checkpoint,
+    cached_stand_in_checkpoint,
+    sd15_transformer_blocks,
+    stand_in_transformer_blocks,
+)
 
 STAND_IN_ROOT = ROOT / ".host" / "stand_ins"
 SIZES = ("small", "full")
 STAND_IN_FOLDERS = ("checkpoints", "gligen", "clip_vision")  # the models/<folder>s a stand-in can be made for
 
 
-def stand_in_metadata(size: str) -> dict[str, str]:
-    """The safetensors metadata every stand-in of `size` carries."""
-    return {"stand_in": f"random weights ({size}): for trying the graph, not for images"}
+def stand_in_metadata(size: str, kind: str) -> dict[str, str]:
+    """The safetensors metadata a stand-in of `size` for models/<kind> carries (small checkpoints and GLIGEN files:
+    also the layout of the UNet they are, or are shaped, for)."""
+    metadata = {"stand_in": f"random weights ({size}): for trying the graph, not for images"}
+    if size == "small" and kind in ("checkpoints", "gligen"):
+        metadata["stand_in_unet"] = repr(STAND_IN_LAYOUT)
+    return metadata
+
+
+def transformer_blocks(size: str) -> list[tuple[str, int]]:
+    """The transformer blocks (LDM name, query width) of the `size` stand-in SD1.5's UNet."""
+    return stand_in_transformer_blocks() if size == "small" else sd15_transformer_blocks(False)
+
+
+def checkpoint_source(size: str) -> Path:
+    """The cached random-weight SD1.5 file the `size` checkpoint stand-ins are copies of."""
+    return cached_stand_in_checkpoint() if size == "small" else cached_sd15_checkpoint(tiny=False)
 
 
 def stand_in_dir(size: str, root: Path = STAND_IN_ROOT) -> Path:
@@ -47,7 +71,17 @@ def stand_in_dir(size: str, root: Path = STAND_IN_ROOT) -> Path:
 def gligen_stand_in(name: str, size: str) -> dict[str, torch.Tensor]:
     """Random GLIGEN weights of the kind a file named `name` is (devkit's stand_in_kind: text-box, keypoint,
     canny, ..., +inpainting), with fusers for the transformer blocks of the `size` SD1.5."""
-    return stand_in_state_dict(stand_in_kind(name), sd15_transformer_blocks(size == "small"), seed=0)
+    return stand_in_state_dict(stand_in_kind(name), transformer_blocks(size), seed=0)
+
+
+def is_current(path: Path, metadata: dict[str, str]) -> bool:
+    """Whether a stand-in file carries all of `metadata` (one written for an older layout does not)."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            found = f.metadata() or {}
+    except Exception:  # not a safetensors file (or a damaged one): in our folder, so it is rewritten
+        return False
+    return all(found.get(key) == value for key, value in metadata.items())
 
 
 def _copy_with_metadata(source: Path, metadata: dict[str, str]) -> Callable[[Path], None]:
@@ -55,21 +89,23 @@ def _copy_with_metadata(source: Path, metadata: dict[str, str]) -> Callable[[Pat
 
 
 def write_stand_ins(files: Iterable[tuple[str, str]], size: str = "small", root: Path = STAND_IN_ROOT) -> Path:
-    """Write a stand-in for each (models folder, file name) in STAND_IN_FOLDERS that is not there yet (others
-    are skipped); return the size's folder, to be added to ComfyUI's model paths."""
+    """Write a stand-in for each (models folder, file name) in STAND_IN_FOLDERS that is not there yet or is
+    out of date (see is_current; others are skipped); return the size's folder, to be added to ComfyUI's model
+    paths."""
     folder = stand_in_dir(size, root)
-    metadata = stand_in_metadata(size)
     for kind, name in files:
         target = folder / kind / name
-        if kind not in STAND_IN_FOLDERS or target.is_file():
+        metadata = stand_in_metadata(size, kind)
+        if kind not in STAND_IN_FOLDERS or (target.is_file() and is_current(target, metadata)):
             continue
         if kind == "checkpoints":
-            write = _copy_with_metadata(cached_sd15_checkpoint(tiny=size == "small"), metadata)
+            write = _copy_with_metadata(checkpoint_source(size), metadata)
         elif kind == "clip_vision":  # ViT-L/14 has one size; it also carries CLIP-L's text projection
             write = _copy_with_metadata(cached_vit_l14_file(), metadata)
         else:  # safetensors content even under a .bin name: the loader reads by content
             state = gligen_stand_in(name, size)
-            write = lambda path, state=state: save_file(state, str(path), metadata=metadata)  # noqa: E731
+            write = lambda path, state=state, metadata=metadata: save_file(  # noqa: E731
+                state, str(path), metadata=metadata)
         print(f"stand_ins: writing {size} {kind}/{name}", flush=True)
         _write_atomically(target, write)
     return folder

@@ -1,7 +1,8 @@
 """`./dev run --stand-ins` for real: tools/run_comfyui.py as a subprocess on a free port, with a temp base
 folder and dev folder. What it prints (the per-example file list, the stand-in banner, ComfyUI's torchaudio
-block as one line), and a prompt of the text-box example on the small stand-ins, whose GLIGEN Loader tells
-the page that the images will be noise."""
+block as one line), and the text-box example as saved (512 px, 25 steps) on the small stand-ins: the fast UNet
+(no transformer at the 64x64 level), detected as SD15, whose GLIGEN Loader tells the page that the images will
+be noise."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class DevRun(ComfyClient):
     def __init__(self, root: Path) -> None:
         super().__init__("dev_run_test")
         self.port = free_port()
+        self.root = root
         self.log = root / "output.txt"
         self.base = root / "base"
         command = [sys.executable, str(REPO_ROOT / "tools" / "run_comfyui.py"), "--stand-ins", "--port",
@@ -91,22 +93,35 @@ def test_the_output_lists_each_examples_files_and_hides_only_the_torchaudio_bloc
     assert "ComfyUI version:" in out and "Import times for custom nodes:" in out and "gligen_suite" in out
 
 
+def test_the_small_stand_in_checkpoint_is_the_fast_sd15_layout(dev_run: DevRun) -> None:
+    from safetensors import safe_open
+
+    from devkit.sd15_checkpoints import STAND_IN_LAYOUT, stand_in_transformer_blocks
+
+    (checkpoint,) = (dev_run.root / "dev" / "stand_ins" / "small" / "checkpoints").iterdir()
+    with safe_open(str(checkpoint), "pt") as f:
+        assert f.metadata()["stand_in_unet"] == repr(STAND_IN_LAYOUT)
+        transformers = {k[len("model.diffusion_model."):-len(".proj_in.weight")] for k in f.keys()
+                        if k.endswith(".proj_in.weight")}
+    assert transformers == {name for name, _ in stand_in_transformer_blocks()}
+    assert not transformers & {"input_blocks.1.1", "output_blocks.2.1", "output_blocks.3.1"}  # none at 64x64
+
+
 def test_the_text_box_example_runs_on_small_stand_ins_and_the_loader_says_noise(dev_run: DevRun) -> None:
     workflow = json.loads((REPO_ROOT / "example_workflows" / "gligen_text_box.json").read_text(encoding="utf-8"))
     api = ui_to_api(workflow, dev_run.object_info(), rng=random.Random(0))
-    for node in api.values():  # the example as saved, smaller and shorter (the tiny UNet's attention is 4096
-        if node["class_type"] == "EmptyLatentImage":  # tokens wide at 512 px: minutes on a CPU)
-            node["inputs"].update(width=128, height=128)
-        if node["class_type"] == "KSampler":
-            node["inputs"]["steps"] = 4
-    start = time.monotonic()
-    history = dev_run.run(api, timeout=300)
+    by_type = {node["class_type"]: node["inputs"] for node in api.values()}
+    assert (by_type["EmptyLatentImage"]["width"], by_type["EmptyLatentImage"]["height"]) == (512, 512)
+    assert by_type["KSampler"]["steps"] == 25
+    start = time.monotonic()  # the example as saved: about 30 s on 2 idle CPU cores (the old tiny UNet: minutes)
+    history = dev_run.run(api, timeout=600)
     seconds = time.monotonic() - start
     assert history["status"]["status_str"] == "success", history["status"]
+    assert "model_type EPS" in dev_run.output()  # ComfyUI detected the stand-in as an SD1 (eps) model
     (loader,) = [nid for nid, node in api.items() if node["class_type"] == "GLIGENSuite_Loader"]
     assert history["outputs"][loader]["text"] == [f"gligen_sd14_textbox_pruned.safetensors: {NOISE}"]
     assert dev_run.output().count(f"GLIGEN Suite: gligen_sd14_textbox_pruned.safetensors: {NOISE}") == 1
-    print(f"text-box example, 128 px, 4 steps, small stand-ins: {seconds:.1f} s")
+    print(f"text-box example, 512 px, 25 steps, small stand-ins: {seconds:.1f} s")
     layout = next(node for node in api.values() if node["class_type"] == "GLIGENSuite_TextBoxEncode")
     assert len(json.loads(layout["inputs"]["layout"])["objects"]) == 2  # the example keeps its own boxes
     info: dict[str, Any] = dev_run.object_info("GLIGENSuite_TextBoxEncode")["GLIGENSuite_TextBoxEncode"]

@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 
 from devkit.comfy_host import REPO_ROOT
 from devkit.gligen_checkpoints import stand_in_kind
-from devkit.sd15_checkpoints import sd15_transformer_blocks
+from devkit.sd15_checkpoints import STAND_IN_LAYOUT, stand_in_transformer_blocks
 
 EXAMPLES = sorted((REPO_ROOT / "example_workflows").glob("*.json"))
 
@@ -211,7 +211,7 @@ def test_progress_bars_and_a_cut_off_traceback_are_not_swallowed() -> None:
 
 
 # ---- stand-ins ---------------------------------------------------------------------------------------
-def test_small_stand_ins_cover_every_file_the_examples_name_and_fit_the_reduced_sd15(tmp_path: Path) -> None:
+def test_small_stand_ins_cover_every_file_the_examples_name_and_fit_the_fast_sd15(tmp_path: Path) -> None:
     stand_ins = tool("stand_ins")
     wanted = sorted({(f.folder, f.name) for files in run.example_files().values() for f in files
                      if f.folder in stand_ins.STAND_IN_FOLDERS})
@@ -221,19 +221,69 @@ def test_small_stand_ins_cover_every_file_the_examples_name_and_fit_the_reduced_
     assert written == wanted  # nothing else: no partial files left
     kinds = {stand_in_kind(name) for kind, name in wanted if kind == "gligen"}
     assert kinds == {"text-box", "keypoint", "text-image-box", "depth", "canny", "semantic", "text-box+inpainting"}
-    tiny_blocks = {name for name, _ in sd15_transformer_blocks(True)}
+    fast_blocks = {name for name, _ in stand_in_transformer_blocks()}
+    assert fast_blocks == {"input_blocks.3.1", "middle_block.1", "output_blocks.0.1", "output_blocks.1.1"}
     for kind, name in wanted:
         with safe_open(str(folder / kind / name), "pt") as f:
             assert f.metadata()["stand_in"].startswith("random weights (small)"), name
+            assert f.metadata().get("stand_in_unet") == (repr(STAND_IN_LAYOUT) if kind != "clip_vision" else None)
             keys = list(f.keys())
             if kind == "checkpoints":
-                assert sum(k.endswith(".proj_in.weight") for k in keys) == len(tiny_blocks)  # the reduced UNet
+                transformers = {k.removeprefix("model.diffusion_model.").removesuffix(".proj_in.weight")
+                                for k in keys if k.endswith(".proj_in.weight")}
+                assert transformers == fast_blocks  # none at the 64x64 level (input_blocks.1, output_blocks.2-3)
             if kind == "gligen":
                 fused = {k.split(".transformer_blocks.")[0] for k in keys if ".fuser." in k}
-                assert fused == tiny_blocks, name
+                assert fused == fast_blocks, name
     mtimes = [p.stat().st_mtime_ns for p in sorted(folder.rglob("*"))]
     stand_ins.write_stand_ins(wanted, "small", tmp_path)  # a second run writes nothing
     assert [p.stat().st_mtime_ns for p in sorted(folder.rglob("*"))] == mtimes
+
+
+def test_small_stand_ins_of_an_older_layout_are_written_again(tmp_path: Path) -> None:
+    stand_ins = tool("stand_ins")
+    old = tmp_path / "small" / "gligen" / "gligen-generation-depth.bin"
+    old.parent.mkdir(parents=True)
+    save_file({"w": torch.zeros(1)}, str(old), metadata={"stand_in": "random weights (small): for trying the graph"})
+    stand_ins.write_stand_ins([("gligen", old.name)], "small", tmp_path)
+    with safe_open(str(old), "pt") as f:
+        assert f.metadata()["stand_in_unet"] == repr(STAND_IN_LAYOUT)
+        assert {k.split(".transformer_blocks.")[0] for k in f.keys() if ".fuser." in k} == {
+            name for name, _ in stand_in_transformer_blocks()}
+
+
+def test_comfyui_detects_the_small_stand_in_as_sd15_and_every_examples_gligen_file_fits_it(tmp_path: Path) -> None:
+    """Loaded as ComfyUI does: SD15 with no transformer at level 0; GLIGEN Apply's own fit check passes for the
+    GLIGEN file of every example (spatial maps and inpainting with their widened first conv)."""
+    from devkit.comfy_host import import_comfy
+
+    stand_ins = tool("stand_ins")
+    wanted = sorted({(f.folder, f.name) for files in run.example_files().values() for f in files
+                     if f.folder in ("checkpoints", "gligen")})
+    folder = stand_ins.write_stand_ins(wanted, "small", tmp_path)
+    import_comfy()
+    import comfy.sd
+    from gligen_suite.gligen_model.checkpoint import load_gligen_checkpoint
+    from gligen_suite.nodes.patch.unet_blocks import check_fusers_fit, transformer_slots
+
+    (checkpoint,) = [name for kind, name in wanted if kind == "checkpoints"]
+    model = comfy.sd.load_checkpoint_guess_config(str(folder / "checkpoints" / checkpoint), output_vae=False,
+                                                  output_clip=False)[0]
+    assert type(model.model.model_config).__name__ == "SD15"
+    unet = model.model.diffusion_model
+    assert not any(hasattr(layer, "transformer_blocks") for block in unet.input_blocks[:3] for layer in block)
+    slots = transformer_slots(unet)
+    assert [(s.name, s.query_dim) for s in slots] == [(f"{n}.transformer_blocks.0", d)
+                                                        for n, d in stand_in_transformer_blocks()]
+    first_conv = unet.input_blocks[0][0].weight.shape
+    for kind, name in wanted:
+        if kind != "gligen":
+            continue
+        gligen = load_gligen_checkpoint(folder / kind / name)
+        check_fusers_fit(gligen.summary(), gligen.query_dims, gligen.context_dim, slots)  # raises if not
+        if gligen.first_conv is not None:  # spatial / inpainting: widened copy of the UNet's input conv
+            assert gligen.first_conv["weight"].shape[0] == first_conv[0], name
+            assert gligen.first_conv["weight"].shape[2:] == first_conv[2:], name
 
 
 def test_full_stand_ins_use_the_full_sd15_and_16_fusers_in_their_own_folder(tmp_path: Path,
