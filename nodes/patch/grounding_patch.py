@@ -283,6 +283,13 @@ class GroundingPatch:
         """ComfyUI moves patches with the model; the fusers move with their own ModelPatcher."""
         return self
 
+    def __deepcopy__(self, _memo: dict[int, Any]) -> GroundingPatch:
+        """ComfyUI 0.3.75's ModelPatcher.clone() deep-copies model_options, where this patch and its wrappers
+        live: a copy would duplicate the GLIGEN weights and the token caches on every clone. The patch holds
+        nothing a clone may change (per-run and per-call state travels in the option dicts), so every clone
+        shares it, as newer hosts' clone() does anyway."""
+        return self
+
 
 def unet_dtype(base_model: Any, fallback: torch.dtype) -> torch.dtype:
     """The dtype ComfyUI's BaseModel casts the UNet's input to (its manual-cast dtype, else its own)."""

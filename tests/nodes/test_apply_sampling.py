@@ -110,6 +110,23 @@ def test_apply_leaves_the_input_model_untouched(host: TinyHost, parts: dict[str,
     assert not host.model.wrappers and not host.model.get_additional_models_with_key("gligen_suite")
 
 
+def test_clones_of_a_grounded_model_share_its_patch_and_sample_the_same(host: TinyHost,
+                                                                         parts: dict[str, Any]) -> None:
+    """ComfyUI 0.3.75's ModelPatcher.clone() deep-copies model_options (the patches in them included); newer
+    hosts copy the patch lists but keep the patch objects. Either way a clone (LoRA loaders and many nodes
+    clone) must sample what the grounded model samples, without a copy of the GLIGEN weights."""
+    patched = grounded(host, parts)
+    once = patched.clone()
+    twice = once.clone()
+    (patch,) = patched.model_options["transformer_options"]["patches"]["middle_patch"]
+    for clone in (once, twice):
+        assert clone.model_options["transformer_options"]["patches"]["middle_patch"] == [patch]
+        assert clone.get_attachment("gligen_suite.patches")[-1] is patch
+    expected = run(patched, parts)
+    assert torch.equal(run(once, parts), expected) and torch.equal(run(twice, parts), expected)
+    assert (expected - run(host.model, parts)).abs().max() > 1e-3  # the clones are grounded, not plain
+
+
 def test_fusers_run_only_on_the_scheduled_steps_and_cond_uncond_share_one_call(
         host: TinyHost, parts: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     from gligen_suite.gligen_model import BetaSchedule
