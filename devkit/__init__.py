@@ -15,7 +15,10 @@ package (nor does anything under nodes/ or gligen_model/). Modules:
   websocket client (queue a prompt, wait for it, read its outputs).
 - `api_graphs`: small API prompts for a server, and the stand-in models they name.
 - `workflow_to_api`: UI workflow -> API prompt, the way the pinned frontend converts it.
-- `browser_page`: the real ComfyUI page in headless Chromium (Playwright) for the editor tests.
+- `browser_page`: the real ComfyUI page in headless Chromium (Playwright) for the editor tests, on the
+  front ends of the test matrix (`FRONT_ENDS`, docs/testing.md).
+- `thumbnails`: the example workflows' Templates-dialog pictures, shot from the real page.
+- `compile_probe`: grounded sampling under ComfyUI's torch.compile wrapper: graph and recompile counts.
 - `input_errors`: `message_for`, the message a user reads for a refused input (needs pytest).
 - `fuzz`: Hypothesis strategies, the nodes' own steps without CLIP or a model, and the property the fuzz tests
   (tests/unit/test_fuzz_*.py) check (needs hypothesis; imports ComfyUI in-process).

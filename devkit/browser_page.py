@@ -1,11 +1,13 @@
 """Drive the real ComfyUI page in headless Debian Chromium (Playwright, Python) for the editor tests.
 
-`open_comfy_page(server, ...)` starts Chromium (/usr/bin/chromium, never a Playwright download) with a
-fresh profile, marks the first-run tutorial done, provides random-weight stand-ins for the models the
-example workflows name, opens the page and waits until the node definitions are registered. The
-`ComfyPage` it yields wraps the page with the few actions the tests need: load a workflow, put a
-node on screen, read widgets, drag on an editor's canvas in layout pixels, queue and wait for the
-prompt's history.
+`FRONT_ENDS` is the browser tests' matrix: the front end ComfyUI's requirements pin (installed in this
+Python) and today's (`TODAY_FRONT_END`, unpacked by tools/setup_env.sh under .host/frontends/ and served
+with `--front-end-root`). `open_comfy_page(server, ...)` starts Chromium (/usr/bin/chromium, never a
+Playwright download) with a fresh profile, marks the first-run tutorial done, provides random-weight
+stand-ins for the models the example workflows name, opens the page and waits until the node
+definitions are registered. The `ComfyPage` it yields wraps the page with the few actions the tests
+need: load a workflow, put a node on screen, read widgets, drag on an editor's canvas in layout pixels,
+queue and wait for the prompt's history.
 """
 
 from __future__ import annotations
@@ -15,9 +17,15 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
+
+from .clip_vision_checkpoints import cached_vit_l14_file
 from .comfy_server import REPO_ROOT, ComfyServer
 from .gligen_checkpoints import stand_in_kind, stand_in_state_dict, write_safetensors
 from .sd15_checkpoints import cached_sd15_checkpoint, sd15_transformer_blocks
@@ -30,38 +38,98 @@ EXAMPLES = REPO_ROOT / "example_workflows"
 APP = "window.comfyAPI.app.app"
 # Where focus_node puts a node's top-left corner on the screen (clear of the menus).
 NODE_SCREEN_POS = (160, 190)
+# Today's front end; tools/setup_env.sh (FRONTEND_VERSION) unpacks its wheel's static folder here.
+TODAY_FRONT_END = "1.58.1"
+FRONT_ENDS_DIR = REPO_ROOT / ".host" / "frontends"
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """A ComfyUI front end: its version and the folder served with --front-end-root (None: the installed one)."""
+
+    version: str
+    root: Path | None = None
+
+    @property
+    def id(self) -> str:
+        """A short test id: "fe" and the major.minor version, e.g. fe1.32."""
+        return "fe" + ".".join(self.version.split(".")[:2])
+
+
+def installed_front_end() -> FrontEnd:
+    """The front end ComfyUI serves by default: the comfyui-frontend-package in this Python."""
+    try:
+        return FrontEnd(metadata.version("comfyui-frontend-package"))
+    except metadata.PackageNotFoundError:
+        return FrontEnd("installed")
+
+
+FRONT_ENDS: tuple[FrontEnd, ...] = (installed_front_end(), FrontEnd(TODAY_FRONT_END, FRONT_ENDS_DIR / TODAY_FRONT_END))
 
 
 def example(name: str) -> dict[str, Any]:
     return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
 
 
+def all_examples() -> list[dict[str, Any]]:
+    """Every example workflow, by file name."""
+    return [example(path.name) for path in sorted(EXAMPLES.glob("*.json"))]
+
+
+def _stand_in_picture(scratch: Path, name: str) -> Path:
+    """A random picture for a Load Image node; for a "semantic" name a class-index map (grey values 0..150)."""
+    index_map = "semantic" in name.lower() or "ade20k" in name.lower()
+    path = scratch / ("index_map.png" if index_map else "picture.png")
+    if not path.exists():
+        rng = np.random.default_rng(0)
+        if index_map:
+            pixels = np.repeat(rng.integers(0, 151, (96, 128, 1), dtype=np.uint8), 3, axis=2)
+        else:
+            pixels = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+        scratch.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(path)
+    return path
+
+
+def _stand_in_gligen(scratch: Path, name: str) -> Path:
+    """A random GLIGEN file of the kind `name` suggests, whose fusers fit the tiny SD1.5 UNet."""
+    kind = stand_in_kind(name)
+    path = scratch / f"gligen_{kind}.safetensors"
+    if not path.exists():
+        write_safetensors(stand_in_state_dict(kind, sd15_transformer_blocks(True), seed=0), path)
+    return path
+
+
 def provide_models(server: ComfyServer, workflows: list[dict[str, Any]], scratch: Path) -> None:
-    """Random-weight stand-ins under the checkpoint and GLIGEN file names the workflows use."""
+    """Random-weight stand-ins (and a random picture per Load Image) under the names the workflows use."""
     for workflow in workflows:
         for node in workflow["nodes"]:
+            values = node.get("widgets_values") or []
+            files: list[tuple[Path, Path]] = []  # (target, source)
             if node["type"] == "CheckpointLoaderSimple":
-                folder, source = "checkpoints", cached_sd15_checkpoint(tiny=True)
+                files.append((server.model_dir("checkpoints") / values[0], cached_sd15_checkpoint(tiny=True)))
             elif node["type"] == "GLIGENSuite_Loader":
-                variant = stand_in_kind(node["widgets_values"][0])
-                source = scratch / f"gligen_{variant}.safetensors"
-                if not source.exists():
-                    write_safetensors(stand_in_state_dict(variant, sd15_transformer_blocks(True), seed=0), source)
-                folder = "gligen"
-            else:
-                continue
-            target = server.model_dir(folder) / node["widgets_values"][0]
-            if not target.exists():
-                target.symlink_to(source)
+                files.append((server.model_dir("gligen") / values[0], _stand_in_gligen(scratch, values[0])))
+                if len(values) > 1 and str(values[1]).startswith("clip_vision/"):  # image_projection's own file
+                    files.append((server.models_dir / values[1], cached_vit_l14_file()))
+            elif node["type"] == "CLIPVisionLoader":
+                files.append((server.model_dir("clip_vision") / values[0], cached_vit_l14_file()))
+            elif node["type"] == "LoadImage":
+                files.append((server.input_dir / values[0], _stand_in_picture(scratch, values[0])))
+            for target, source in files:
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.symlink_to(source)
 
 
 class ComfyPage:
     """The ComfyUI page and the test actions on it. Node ids are the workflow's ids."""
 
-    def __init__(self, page: Any, server: ComfyServer, artifacts: Path) -> None:
+    def __init__(self, page: Any, server: ComfyServer, artifacts: Path, front_end: FrontEnd) -> None:
         self.page = page
         self.server = server
         self.artifacts = artifacts
+        self.front_end = front_end
         self.errors: list[str] = []
         page.on("pageerror", lambda error: self.errors.append(f"{error}\n{error.stack or ''}"))
         page.on("console", lambda msg: msg.type == "error" and "/extensions/gligen_suite/" in (
@@ -206,13 +274,20 @@ class ComfyPage:
 
 
 @contextmanager
-def open_comfy_page(server: ComfyServer, scratch: Path, artifacts: Path) -> Iterator[ComfyPage]:
-    """One Chromium and one ComfyUI page for a test session."""
+def open_comfy_page(server: ComfyServer, scratch: Path, artifacts: Path, front_end: FrontEnd | None = None,
+                    stand_ins: Path | None = None) -> Iterator[ComfyPage]:
+    """One Chromium and one ComfyUI page for a test session; fails unless the page runs `front_end`.
+
+    `stand_ins`: where the stand-in model files are written (default `scratch`); pages may share it.
+    """
+    front_end = front_end or installed_front_end()
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():
         raise RuntimeError(f"{CHROMIUM} is missing: run tools/setup_env.sh (it installs Debian's chromium).")
-    provide_models(server, [example("gligen_text_box.json"), example("gligen_keypoints.json")], scratch)
+    # Every example's files before the page reads the model lists (front end 1.58 marks a node whose file
+    # is not listed as failed when a workflow loads).
+    provide_models(server, all_examples(), stand_ins or scratch)
     server.http.post(server.url + "/settings/Comfy.TutorialCompleted", data="true", timeout=30).raise_for_status()
     profile = scratch / "chromium_profile"
     with sync_playwright() as playwright:
@@ -220,10 +295,16 @@ def open_comfy_page(server: ComfyServer, scratch: Path, artifacts: Path) -> Iter
             str(profile), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, viewport=VIEWPORT)
         try:
             page = context.pages[0] if context.pages else context.new_page()
-            comfy = ComfyPage(page, server, artifacts)
+            comfy = ComfyPage(page, server, artifacts, front_end)
             page.goto(server.url)
+            # 1.58 sets app.graph before its canvas store has the canvas; a workflow loaded in between
+            # fails ("getCanvas: canvas is null"), so wait for the canvas element too.
             page.wait_for_function("() => window.LiteGraph?.registered_node_types?.['GLIGENSuite_TextBoxEncode']"
-                                   f" && {APP}?.graph", timeout=90_000)
+                                   f" && {APP}?.graph && {APP}.canvas?.canvas?.isConnected", timeout=90_000)
+            comfy.settle()
+            served = page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__")
+            if front_end.version != "installed" and served != front_end.version:
+                raise RuntimeError(f"the page runs front end {served}, not {front_end.version}")
             yield comfy
         finally:
             context.close()

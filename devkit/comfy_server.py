@@ -106,12 +106,15 @@ class ComfyServer(ComfyClient):
     `base_dir` must be a writable (temp) folder; when None a temp dir is made and removed on stop.
     `extra_args` are appended to the command line. `cpu=None` means `--cpu` unless the env var
     GLIGEN_TEST_DEVICE=gpu. `disable_api_nodes` leaves out ComfyUI's cloud API nodes (faster start).
+    `front_end_root` (a folder with the front end's index.html) is served with `--front-end-root` instead of
+    the front end ComfyUI's Python environment has.
     """
 
     def __init__(self, base_dir: str | os.PathLike[str] | None = None, *,
                  extra_args: Iterable[str] = (), startup_timeout: float = STARTUP_TIMEOUT_S,
                  cpu: bool | None = None, disable_api_nodes: bool = True,
-                 comfy_dir: str | os.PathLike[str] | None = None, link_pack: bool = True) -> None:
+                 comfy_dir: str | os.PathLike[str] | None = None, link_pack: bool = True,
+                 front_end_root: str | os.PathLike[str] | None = None) -> None:
         self._own_dir = base_dir is None
         self.base_dir = Path(tempfile.mkdtemp(prefix="comfy_server_") if base_dir is None else base_dir).resolve()
         self.comfy_dir = Path(comfy_dir).resolve() if comfy_dir is not None else comfy_path()
@@ -120,6 +123,7 @@ class ComfyServer(ComfyClient):
         self.cpu = not wants_gpu() if cpu is None else cpu
         self.disable_api_nodes = disable_api_nodes
         self.link_pack = link_pack
+        self.front_end_root = Path(front_end_root).resolve() if front_end_root is not None else None
         self.models_dir = self.base_dir / "models"
         self.input_dir = self.base_dir / "input"
         self.output_dir = self.base_dir / "output"
@@ -153,6 +157,8 @@ class ComfyServer(ComfyClient):
         """Create the folder layout, the pack symlink and the extra_model_paths yaml."""
         if not (self.comfy_dir / "main.py").is_file():
             raise ServerStartError(f"no ComfyUI at {self.comfy_dir} (set COMFYUI_PATH or run tools/setup_env.sh)")
+        if self.front_end_root is not None and not (self.front_end_root / "index.html").is_file():
+            raise ServerStartError(f"no front end (index.html) in {self.front_end_root} (run tools/setup_env.sh)")
         for d in (self.input_dir, self.output_dir, self.user_dir, self.custom_nodes_dir):
             d.mkdir(parents=True, exist_ok=True)
         for folder in MODEL_FOLDERS:
@@ -200,6 +206,8 @@ class ComfyServer(ComfyClient):
         cmd += ["--extra-model-paths-config", str(self.yaml_path)]
         if self.disable_api_nodes:
             opt("--disable-api-nodes")
+        if self.front_end_root is not None:
+            cmd += ["--front-end-root", str(self.front_end_root)]
         return cmd + self.extra_args
 
     def start(self, attempts: int = 3) -> None:

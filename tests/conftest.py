@@ -21,11 +21,18 @@ if REPO_ROOT not in sys.path:
 
 # ---- one real ComfyUI server shared by the server and browser tests (each start costs ~10 s) ------
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def installed_front_end_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The server with the front end installed beside ComfyUI; the browser tests' matrix reuses it."""
     from devkit.comfy_server import ComfyServer
 
     with ComfyServer(tmp_path_factory.mktemp("comfy_server")) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def server(installed_front_end_server: Any) -> Any:
+    """The shared server (tests/browser/conftest.py gives each front end of its matrix its own)."""
+    return installed_front_end_server
 
 
 @pytest.fixture(scope="session")
