@@ -7,7 +7,7 @@ no canvas info), fits the whole graph on the screen, screenshots it and writes a
 
 Regenerate the committed files (a server with the installed front end, stand-in models; about a minute)::
 
-    .venv/bin/python -m devkit.thumbnails            # all examples; or name some: ... gligen_text_box
+    .venv/bin/python -m devkit.thumbnails            # all examples; or name some: ... "GLIGEN phrases in boxes"
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from devkit.browser_page import ComfyPage, example
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
-BOX = 5  # GLIGENSuite_TextBoxEncode in example_workflows/gligen_text_box.json
+BOX = 5  # GLIGENSuite_TextBoxEncode in example_workflows/GLIGEN phrases in boxes.json
 APPLE = {"phrase": "a red apple", "box": [48, 240, 224, 448]}
 VASE = {"phrase": "a glass vase with sunflowers", "box": [272, 64, 480, 448]}
 PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231"]
@@ -28,7 +28,7 @@ def phrases_in_list(page: ComfyPage) -> list[str]:
 
 @pytest.fixture
 def box_page(comfy_page: ComfyPage) -> ComfyPage:
-    comfy_page.load_workflow(example("gligen_text_box.json"))
+    comfy_page.load_workflow(example("GLIGEN phrases in boxes.json"))
     comfy_page.focus_node(BOX)
     assert objects(comfy_page) == [APPLE, VASE]
     return comfy_page
@@ -125,7 +125,7 @@ def test_reloading_a_saved_workflow_restores_the_exact_layout(box_page: ComfyPag
     assert json.loads(text)["objects"][2] == {"phrase": "a small red boat", "box": [24, 24, 128, 96], "image": 1,
                                               "strength": 0.75, "color": PALETTE[2]}
 
-    page.load_workflow(example("gligen_keypoints.json"))
+    page.load_workflow(example("GLIGEN poses drawn in the layout.json"))
     page.load_workflow(saved)
     page.focus_node(BOX)
     assert page.widget(BOX, "layout") == text  # exactly the saved text

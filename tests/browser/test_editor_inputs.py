@@ -24,7 +24,7 @@ EMPTY = '{"version":1,"width":512,"height":512,"objects":[]}'
 def test_bounding_boxes_seed_another_editor_and_a_background_shows_under_the_canvas(comfy_page: ComfyPage) -> None:
     page = comfy_page
     Image.new("RGB", (64, 48), (0, 0, 255)).save(page.server.input_dir / "gligen_blue.png")
-    page.load_workflow(example("gligen_text_box.json"))
+    page.load_workflow(example("GLIGEN phrases in boxes.json"))
     page.set_widget(BOX, "layout", json.dumps({"version": 1, "width": 512, "height": 512, "objects": OBJECTS}))
     seeded, preview = page.js("""() => {
         const a = app.graph.getNodeById(5);

@@ -25,7 +25,7 @@ COUNT_EDITORS = """() => ({
 
 def test_an_editor_is_built_once_per_node_and_removed_with_it(comfy_page: ComfyPage) -> None:
     page = comfy_page
-    page.load_workflow(example("gligen_text_box.json"))
+    page.load_workflow(example("GLIGEN phrases in boxes.json"))
     counts = page.js(COUNT_EDITORS)
     assert (counts["box"], counts["pose"], sorted(counts["widgets"])[-1]) == (1, 0, 1)
     added = page.js("""() => {
@@ -43,7 +43,7 @@ def test_an_editor_is_built_once_per_node_and_removed_with_it(comfy_page: ComfyP
     page.settle()
     counts = page.js(COUNT_EDITORS)
     assert (counts["box"], counts["pose"]) == (1, 0)
-    page.load_workflow(example("gligen_keypoints.json"))
+    page.load_workflow(example("GLIGEN poses drawn in the layout.json"))
     page.settle()
     counts = page.js(COUNT_EDITORS)
     assert (counts["box"], counts["pose"]) == (0, 1)
@@ -51,7 +51,7 @@ def test_an_editor_is_built_once_per_node_and_removed_with_it(comfy_page: ComfyP
 
 def test_comfyui_undo_and_the_node_menus_json_view_work_with_the_editor(comfy_page: ComfyPage) -> None:
     page = comfy_page
-    page.load_workflow(example("gligen_text_box.json"))
+    page.load_workflow(example("GLIGEN phrases in boxes.json"))
     page.focus_node(BOX)
     original = page.widget(BOX, "layout")
     page.drag(BOX, (24, 24), (120, 120))

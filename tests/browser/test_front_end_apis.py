@@ -43,8 +43,8 @@ def test_no_deprecation_warning_comes_from_the_editors(comfy_page: ComfyPage) ->
     page = comfy_page
     assert page.js(RECORD_DEPRECATIONS)
     try:
-        for workflow, start, end in (("gligen_text_box.json", (16, 16), (144, 112)),
-                                     ("gligen_keypoints.json", (176, 96), (200, 64))):
+        for workflow, start, end in (("GLIGEN phrases in boxes.json", (16, 16), (144, 112)),
+                                     ("GLIGEN poses drawn in the layout.json", (176, 96), (200, 64))):
             page.load_workflow(example(workflow))  # onNodeCreated, then onConfigure
             page.focus_node(NODE)
             page.drag(NODE, start, end)  # an edit: the widget written, the change tracker told
@@ -63,7 +63,7 @@ def menu_entries(page: ComfyPage, node_id: int) -> list[str | None]:
                    node_id)
 
 
-@pytest.mark.parametrize("workflow", ["gligen_text_box.json", "gligen_keypoints.json"])
+@pytest.mark.parametrize("workflow", ["GLIGEN phrases in boxes.json", "GLIGEN poses drawn in the layout.json"])
 def test_the_node_menu_offers_the_json_view_once(comfy_page: ComfyPage, workflow: str) -> None:
     page = comfy_page
     page.load_workflow(example(workflow))

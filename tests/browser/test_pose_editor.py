@@ -13,7 +13,7 @@ from devkit.browser_page import ComfyPage, example
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
-POSE = 5  # GLIGENSuite_PoseEncode in example_workflows/gligen_keypoints.json
+POSE = 5  # GLIGENSuite_PoseEncode in example_workflows/GLIGEN poses drawn in the layout.json
 LEFT_RIGHT = [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)]
 # The standing template of the editor, placed at x = 0.75 of the 512 canvas (the third person's slot).
 THIRD = [[384, 96], [396, 84], [372, 84], [410, 92], [358, 92], [428, 150], [340, 150], [446, 220], [322, 220],
@@ -36,7 +36,7 @@ def mirrored(points: list[Any]) -> list[Any]:
 
 @pytest.fixture
 def pose_page(comfy_page: ComfyPage) -> ComfyPage:
-    comfy_page.load_workflow(example("gligen_keypoints.json"))
+    comfy_page.load_workflow(example("GLIGEN poses drawn in the layout.json"))
     comfy_page.focus_node(POSE)
     assert len(persons(comfy_page)) == 2
     return comfy_page

@@ -29,7 +29,7 @@ from devkit.thumbnails import MAX_BYTES, THUMBNAIL_SIZE
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 NAMES = sorted(path.stem for path in EXAMPLES.glob("*.json"))
-RUN = ("gligen_text_box",)
+RUN = ("GLIGEN phrases in boxes",)
 
 
 def open_pack_templates(page: ComfyPage) -> Any:

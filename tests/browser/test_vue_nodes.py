@@ -29,7 +29,7 @@ def node_pos(page: ComfyPage) -> list[float]:
 
 def test_box_and_pose_editors_work_in_vue_nodes(vue_page: ComfyPage) -> None:
     page = vue_page
-    page.load_workflow(example("gligen_text_box.json"))
+    page.load_workflow(example("GLIGEN phrases in boxes.json"))
     page.focus_node(NODE)
     editor = page.editor(NODE)
     assert editor.evaluate("(el) => !!el.closest('.lg-node')")  # rendered inside a Vue node
@@ -44,7 +44,7 @@ def test_box_and_pose_editors_work_in_vue_nodes(vue_page: ComfyPage) -> None:
     assert node_pos(page) == start
     page.screenshot_node(NODE, "box_editor_vue_nodes")
 
-    page.load_workflow(example("gligen_keypoints.json"))
+    page.load_workflow(example("GLIGEN poses drawn in the layout.json"))
     page.focus_node(NODE)
     start = node_pos(page)
     page.drag(NODE, (176, 96), (200, 64))  # the first person's nose
@@ -79,7 +79,7 @@ def zoom_with_wheel(page: ComfyPage, below: float | None = None, above: float | 
     raise AssertionError(f"the wheel did not zoom past {below or above}: {scale}")
 
 
-@pytest.mark.parametrize("workflow", ["gligen_text_box.json", "gligen_keypoints.json"])
+@pytest.mark.parametrize("workflow", ["GLIGEN phrases in boxes.json", "GLIGEN poses drawn in the layout.json"])
 def test_the_editor_survives_the_low_zoom_level_of_detail(vue_page: ComfyPage, workflow: str) -> None:
     page = vue_page
     default = page.js(f"() => app.extensionManager.setting.get('{LOD_SETTING}')")
@@ -102,7 +102,7 @@ def test_the_editor_survives_the_low_zoom_level_of_detail(vue_page: ComfyPage, w
     finally:
         page.set_setting(LOD_SETTING, default)
     page.focus_node(NODE)
-    if workflow == "gligen_text_box.json":
+    if workflow == "GLIGEN phrases in boxes.json":
         page.drag(NODE, (16, 16), (144, 112))
         assert page.layout(NODE)["objects"][-1]["box"] == [16, 16, 144, 112]
     else:

@@ -38,7 +38,7 @@ def flag(page: ComfyPage) -> object:
 
 def test_script_like_phrases_are_shown_as_text_and_never_run(comfy_page: ComfyPage) -> None:
     page = comfy_page
-    workflow = example("gligen_text_box.json")
+    workflow = example("GLIGEN phrases in boxes.json")
     (node,) = [n for n in workflow["nodes"] if n["id"] == BOX]
     objects = [{"phrase": text, "box": [8 * (i % 8) * 8, 64 * (i // 8), 8 * (i % 8) * 8 + 56, 64 * (i // 8) + 56],
                 "name": text, "color": f'red" onmouseover="window.__xss={i}'} for i, text in enumerate(PAYLOADS[1:])]
@@ -67,7 +67,7 @@ def test_script_like_phrases_are_shown_as_text_and_never_run(comfy_page: ComfyPa
     assert flag(page) is None
 
     # The pose editor shows OpenPose JSON it cannot edit as a message: text only.
-    page.load_workflow(example("gligen_keypoints.json"))
+    page.load_workflow(example("GLIGEN poses drawn in the layout.json"))
     page.focus_node(POSE)
     pose = page.editor(POSE)
     pose.locator(".gligen-json-btn").click()

@@ -57,4 +57,4 @@ def test_a_new_text_box_encode_node_starts_empty_and_the_examples_keep_their_box
         for node in json.loads(path.read_text(encoding="utf-8"))["nodes"]:
             if node["type"] == "GLIGENSuite_TextBoxEncode":
                 counts[path.stem] = len(parse_layout(node["widgets_values"][0]).objects)
-    assert counts["gligen_text_box"] == 2 and all(n > 0 for n in counts.values()), counts
+    assert counts["GLIGEN phrases in boxes"] == 2 and all(n > 0 for n in counts.values()), counts

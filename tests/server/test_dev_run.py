@@ -108,7 +108,8 @@ def test_the_small_stand_in_checkpoint_is_the_fast_sd15_layout(dev_run: DevRun) 
 
 
 def test_the_text_box_example_runs_on_small_stand_ins_and_the_loader_says_noise(dev_run: DevRun) -> None:
-    workflow = json.loads((REPO_ROOT / "example_workflows" / "gligen_text_box.json").read_text(encoding="utf-8"))
+    path = REPO_ROOT / "example_workflows" / "GLIGEN phrases in boxes.json"
+    workflow = json.loads(path.read_text(encoding="utf-8"))
     api = ui_to_api(workflow, dev_run.object_info(), rng=random.Random(0))
     by_type = {node["class_type"]: node["inputs"] for node in api.values()}
     assert (by_type["EmptyLatentImage"]["width"], by_type["EmptyLatentImage"]["height"]) == (512, 512)

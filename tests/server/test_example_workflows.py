@@ -44,7 +44,7 @@ from gligen_suite.gligen_model.variants import Variant  # noqa: E402
 pytestmark = pytest.mark.server
 
 EXAMPLES = sorted((REPO_ROOT / "example_workflows").glob("*.json"))
-TEXT_BOX_EXAMPLE = REPO_ROOT / "example_workflows" / "gligen_text_box.json"
+TEXT_BOX_EXAMPLE = REPO_ROOT / "example_workflows" / "GLIGEN phrases in boxes.json"
 # (class_type, API input name) -> models/<folder> ("input": the input folder); a stand-in is provided for each
 # value a workflow uses. The GLIGEN loader's image_projection names "<folder>/<file>" itself.
 STAND_IN_FOLDERS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
@@ -63,16 +63,16 @@ GLIGEN_PREFIX = "GLIGENSuite_"
 # HED reads edges like canny; normal and depth maps are both RGB pictures; the text-image inpainting file
 # takes phrases alone, as the text-box one does.
 KIND_RUNS: dict[str, tuple[str, str | None]] = {
-    "text-box": ("gligen_text_box", None),
-    "text-image-box": ("gligen_image_objects", None),
-    "keypoint": ("gligen_keypoints", None),
-    "hed": ("gligen_canny_edges", "gligen-generation-hed.bin"),
-    "canny": ("gligen_canny_edges", None),
-    "depth": ("gligen_depth_map", None),
-    "normal": ("gligen_depth_map", "gligen-generation-normal.bin"),
-    "semantic": ("gligen_semantic_map", None),
-    "text-box+inpainting": ("gligen_inpainting", None),
-    "text-image-box+inpainting": ("gligen_inpainting", "gligen-inpainting-text-image-box.bin"),
+    "text-box": ("GLIGEN phrases in boxes", None),
+    "text-image-box": ("GLIGEN object from a reference image", None),
+    "keypoint": ("GLIGEN poses drawn in the layout", None),
+    "hed": ("GLIGEN canny edges of a photo", "gligen-generation-hed.bin"),
+    "canny": ("GLIGEN canny edges of a photo", None),
+    "depth": ("GLIGEN depth map", None),
+    "normal": ("GLIGEN depth map", "gligen-generation-normal.bin"),
+    "semantic": ("GLIGEN semantic map, ADE20K classes", None),
+    "text-box+inpainting": ("GLIGEN inpainting, replace an object", None),
+    "text-image-box+inpainting": ("GLIGEN inpainting, replace an object", "gligen-inpainting-text-image-box.bin"),
 }
 
 

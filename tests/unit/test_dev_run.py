@@ -51,9 +51,9 @@ def test_each_example_names_a_checkpoint_and_a_gligen_file_from_its_own_widgets(
         loader = next(n for n in json.loads((REPO_ROOT / "example_workflows" / f"{example}.json").read_text())
                       ["nodes"] if n["type"] == "GLIGENSuite_Loader")
         assert gligen == loader["widgets_values"][0]
-    assert run.ModelFile("gligen", "gligen-generation-keypoint.bin") in files["gligen_keypoints"]
-    assert run.ModelFile("clip_vision", "clip-vit-large-patch14.safetensors") in files["gligen_style_image"]
-    assert run.ModelFile("input", "photo.png") in files["gligen_inpainting"]
+    assert run.ModelFile("gligen", "gligen-generation-keypoint.bin") in files["GLIGEN poses drawn in the layout"]
+    assert run.ModelFile("clip_vision", "clip-vit-large-patch14.safetensors") in files["GLIGEN style from an image"]
+    assert run.ModelFile("input", "photo.png") in files["GLIGEN inpainting, replace an object"]
 
 
 def test_a_new_loader_value_and_a_folder_prefixed_value_are_read_from_the_json() -> None:
@@ -86,11 +86,11 @@ def test_the_report_says_per_example_what_is_present_missing_or_a_stand_in(tmp_p
         line = next(x for x in lines[start + 1:] if x.strip().startswith(label))
         return line.split(label, 1)[1].strip()
 
-    assert status("gligen_keypoints", "checkpoints/v1-5-pruned-emaonly.safetensors") == "present"
-    assert status("gligen_keypoints", "gligen/gligen-generation-keypoint.bin").startswith("stand-in")
-    assert status("gligen_openpose_json", "gligen/gligen-generation-keypoint.bin").startswith("stand-in")
-    assert status("gligen_depth_map", "gligen/gligen-generation-depth.bin") == "MISSING"
-    assert status("gligen_image_objects", "clip_vision/clip-vit-large-patch14.safetensors") == "MISSING"
+    assert status("GLIGEN poses drawn in the layout", "checkpoints/v1-5-pruned-emaonly.safetensors") == "present"
+    assert status("GLIGEN poses drawn in the layout", "gligen/gligen-generation-keypoint.bin").startswith("stand-in")
+    assert status("GLIGEN poses from an OpenPose file", "gligen/gligen-generation-keypoint.bin").startswith("stand-in")
+    assert status("GLIGEN depth map", "gligen/gligen-generation-depth.bin") == "MISSING"
+    assert status("GLIGEN object from a reference image", "clip_vision/clip-vit-large-patch14.safetensors") == "MISSING"
     assert ("  gligen/gligen-generation-depth.bin: Hugging Face gligen/gligen-generation-depth "
             "diffusion_pytorch_model.bin, renamed to gligen-generation-depth.bin") in lines
     assert any(x.startswith("  gligen/gligen-generation-keypoint.bin: Hugging Face gligen/gligen-generation-keypoint")
