@@ -76,7 +76,7 @@ def all_examples() -> list[dict[str, Any]]:
     return [example(path.name) for path in sorted(EXAMPLES.glob("*.json"))]
 
 
-def _stand_in_picture(scratch: Path, name: str) -> Path:
+def stand_in_picture(scratch: Path, name: str) -> Path:
     """A random picture for a Load Image node; for a "semantic" name a class-index map (grey values 0..150)."""
     index_map = "semantic" in name.lower() or "ade20k" in name.lower()
     path = scratch / ("index_map.png" if index_map else "picture.png")
@@ -115,7 +115,7 @@ def provide_models(server: ComfyServer, workflows: list[dict[str, Any]], scratch
             elif node["type"] == "CLIPVisionLoader":
                 files.append((server.model_dir("clip_vision") / values[0], cached_vit_l14_file()))
             elif node["type"] == "LoadImage":
-                files.append((server.input_dir / values[0], _stand_in_picture(scratch, values[0])))
+                files.append((server.input_dir / values[0], stand_in_picture(scratch, values[0])))
             for target, source in files:
                 if not target.exists():
                     target.parent.mkdir(parents=True, exist_ok=True)

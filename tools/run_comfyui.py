@@ -2,7 +2,8 @@
 
 Before it starts, it lists per example workflow (example_workflows/*.json) the model files the workflow's
 loader widgets name and whether ComfyUI will find each; with `--stand-ins` it writes random-weight stand-ins
-for the missing ones (small by default, `--stand-ins=full` for full-size SD1.5 ones). ComfyUI's stderr is
+for the missing ones (small by default, `--stand-ins=full` for full-size SD1.5 ones) and a stand-in picture for
+each Load Image picture missing from ComfyUI's input folder (never over a file that is there). ComfyUI's stderr is
 passed through, except the known block of tracebacks about its audio nodes and torchaudio, which is replaced
 by one line.
 """
@@ -40,6 +41,8 @@ LOADER_FOLDERS = {
 FOLDER_ALIASES = {"text_encoders": ("text_encoders", "clip"), "diffusion_models": ("diffusion_models", "unet")}
 PICTURE_LOADERS = ("LoadImage", "LoadImageMask")
 INPUT = "input"  # ModelFile.folder of a picture a Load Image node names
+PICTURE_MARK = "stand_in"  # the PNG text chunk of a stand-in picture (tools/stand_ins.py's PICTURE_MARK)
+INDEX_MAP_WORDS = ("semantic", "ade20k")  # a picture name holding one gets an index-map stand-in (devkit's rule)
 STAND_IN_SIZES = ("small", "full")
 # The ten official files (README.md's table): stand_in_kind -> Hugging Face repo gligen/<name>.
 OFFICIAL_REPOS = {
@@ -107,6 +110,8 @@ def example_files(examples_dir: Path = EXAMPLES_DIR) -> dict[str, list[ModelFile
 def real_source(file: ModelFile) -> str:
     """Where a user gets the real file (or what to do for a picture)."""
     if file.folder == INPUT:
+        if any(word in file.name.lower() for word in INDEX_MAP_WORDS):
+            return "an ADE20K class-index map of yours (grey values 0..150): choose it in the Load Image node"
         return "any picture of yours: choose it in the Load Image node"
     if file.folder == "checkpoints":
         return CHECKPOINT_SOURCE
@@ -122,11 +127,12 @@ def real_source(file: ModelFile) -> str:
     return f"a file for models/{file.folder}"
 
 
-def folder_dirs(folder: str, base: Path, extra_configs: Iterable[Path] = ()) -> list[Path]:
-    """The folders ComfyUI reads for models/<folder> (INPUT: its input folder), in its lookup order: the base
-    folder's, then those of extra_model_paths.yaml files."""
+def folder_dirs(folder: str, base: Path, extra_configs: Iterable[Path] = (),
+                input_dir: Path | None = None) -> list[Path]:
+    """The folders ComfyUI reads for models/<folder> (INPUT: its input folder, `input_dir` or the base folder's),
+    in its lookup order: the base folder's, then those of extra_model_paths.yaml files."""
     if folder == INPUT:
-        return [base / "input"]
+        return [input_dir or base / "input"]
     names = FOLDER_ALIASES.get(folder, (folder,))
     dirs = [base / "models" / name for name in names]
     for config in extra_configs:
@@ -162,35 +168,53 @@ def find_file(file: ModelFile, dirs: list[Path]) -> Path | None:
     return None
 
 
+def is_stand_in_picture(path: Path) -> bool:
+    """Whether a picture is one tools/stand_ins.py wrote (a PNG carrying PICTURE_MARK)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as picture:
+            return PICTURE_MARK in picture.info
+    except Exception:  # not a picture PIL reads: a user's file, whatever it is
+        return False
+
+
 def file_status(found: Path | None, stand_in_dir: Path | None) -> str:
-    """'present', 'MISSING', or 'stand-in' (the file ComfyUI finds is one of ours)."""
+    """'present', 'MISSING', or 'stand-in' (the file ComfyUI finds is one of ours: a model file in
+    `stand_in_dir`, or a picture that carries PICTURE_MARK)."""
     if found is None:
         return "MISSING"
     if stand_in_dir is not None and stand_in_dir in found.parents:
         return "stand-in (random weights)"
+    if found.suffix.lower() not in MODEL_SUFFIXES and is_stand_in_picture(found):
+        return "stand-in (random picture)"
     return "present"
 
 
 def model_report(examples: dict[str, list[ModelFile]], base: Path, extra_configs: list[Path],
-                 stand_in_dir: Path | None) -> str:
+                 stand_in_dir: Path | None, input_dir: Path | None = None) -> str:
     """Per example, each file it names, where it goes and whether ComfyUI finds it (a real file or a
-    stand-in); then where to get each real file that is not there."""
-    lines = [f"Files the example workflows name (models folder: {base / 'models'}):"]
+    stand-in); then where to get each real file that is not there. `input_dir`: ComfyUI's input folder
+    when it is not the base folder's."""
+    lines = [f"Files the example workflows name (models folder: {base / 'models'}; "
+             f"pictures: {input_dir or base / 'input'}):"]
     to_get: list[ModelFile] = []
+    missing = False
     for example, files in examples.items():
         lines.append(f"  {example}")
         for file in files:
-            dirs = folder_dirs(file.folder, base, extra_configs) if file.folder else []
+            dirs = folder_dirs(file.folder, base, extra_configs, input_dir) if file.folder else []
             status = file_status(find_file(file, dirs), stand_in_dir)
             lines.append(f"    {file.label:<58} {status}")
+            missing = missing or status == "MISSING"
             if status != "present" and file not in to_get:
                 to_get.append(file)
     if to_get:
         lines.append("Where the real files come from (each goes in the folder before its name):")
         lines += [f"  {file.label}: {real_source(file)}" for file in sorted(to_get, key=lambda f: f.folder == INPUT)]
-    if stand_in_dir is None and any(f.folder != INPUT for f in to_get):
-        lines.append("To try the examples without them: ./dev run --stand-ins (random weights: they run, the "
-                     "images are noise).")
+    if stand_in_dir is None and missing:
+        lines.append("To try the examples without them: ./dev run --stand-ins (random weights, and random "
+                     "pictures for the missing Load Image ones: they run, the images are noise).")
     return "\n".join(lines)
 
 
@@ -360,11 +384,35 @@ def _passthrough_value(passthrough: list[str], flag: str) -> str | None:
     return None
 
 
+def _absolute_passthrough(passthrough: list[str], flag: str) -> Path | None:
+    """`flag`'s value resolved here (ComfyUI would resolve a relative one against its own folder), written back
+    into `passthrough` as that absolute path, so ComfyUI uses the folder this script reads; None without it."""
+    value = _passthrough_value(passthrough, flag)
+    if value is None:
+        return None
+    path = Path(value).resolve()
+    for i, arg in enumerate(passthrough):
+        if arg == flag and i + 1 < len(passthrough):
+            passthrough[i + 1] = str(path)
+        elif arg.startswith(flag + "="):
+            passthrough[i] = f"{flag}={path}"
+    return path
+
+
+def comfy_folders(passthrough: list[str]) -> tuple[Path, Path]:
+    """ComfyUI's base folder (`--base-directory`, else the host) and input folder (`--input-directory`, which
+    overrides the base folder's `input/`), as main.py computes them; relative values are made absolute in
+    `passthrough`."""
+    base = _absolute_passthrough(passthrough, "--base-directory") or HOST
+    input_dir = _absolute_passthrough(passthrough, "--input-directory") or base / "input"
+    return base, input_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     args, passthrough = parse_args(argv)
     dev_dir: Path = args.dev_dir.resolve()
     base_arg = _passthrough_value(passthrough, "--base-directory")
-    base = Path(base_arg).resolve() if base_arg else HOST
+    base, input_dir = comfy_folders(passthrough)
     if base_arg:
         for folder in ("custom_nodes", "user"):  # ComfyUI stops without the first, has no database without the other
             (base / folder).mkdir(parents=True, exist_ok=True)
@@ -385,13 +433,15 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(f"gligen_suite_pack:\n  custom_nodes: {link_dir}\n")
     examples = example_files()
     stand_in_dir = None
+    pictures = sorted({f.name for files in examples.values() for f in files if f.folder == INPUT})
     if args.stand_ins:
         sys.path.append(str(ROOT / "tools"))
-        from stand_ins import STAND_IN_FOLDERS, write_stand_ins
+        from stand_ins import STAND_IN_FOLDERS, write_stand_in_pictures, write_stand_ins
 
         wanted = sorted({f for files in examples.values() for f in files if f.folder in STAND_IN_FOLDERS})
         stand_in_dir = write_stand_ins([(f.folder, f.name) for f in wanted], args.stand_ins,
                                        dev_dir / "stand_ins")
+        write_stand_in_pictures(pictures, input_dir)
         sections.append(f"gligen_suite_stand_ins:\n  base_path: {stand_in_dir}\n"
                         + "".join(f"  {folder}: {folder}\n" for folder in STAND_IN_FOLDERS))
     extra_configs = [p for p in (base / "extra_model_paths.yaml", extra_paths) if p.is_file() or sections]
@@ -399,12 +449,23 @@ def main(argv: list[str] | None = None) -> int:
     if sections:
         extra_paths.write_text("".join(sections))
         command += ["--extra-model-paths-config", str(extra_paths)]
-    print(model_report(examples, base, extra_configs + ([Path(user_config)] if user_config else []), stand_in_dir))
+    print(model_report(examples, base, extra_configs + ([Path(user_config)] if user_config else []), stand_in_dir,
+                       input_dir))
     if args.stand_ins:
-        print("\n" + STAND_IN_BANNER.format(size=args.stand_ins, folder=_shown(stand_in_dir)) + "\n")
+        print("\n" + STAND_IN_BANNER.format(size=args.stand_ins, folder=_shown(stand_in_dir)))
+        print(stand_in_pictures_line(pictures, input_dir) + "\n")
     print(f"ComfyUI: http://127.0.0.1:{args.port}  (Workflow > Browse Templates > gligen_suite for the examples)",
           flush=True)
     return run_filtered(command + passthrough, HOST)
+
+
+def stand_in_pictures_line(pictures: Iterable[str], input_dir: Path) -> str:
+    """The terminal line naming the pictures in `input_dir` that are stand-ins (random pixels), or saying none is."""
+    stand_ins = [name for name in pictures if is_stand_in_picture(input_dir / name)]
+    if not stand_ins:
+        return f"*** No stand-in pictures: every Load Image picture the examples name is in {_shown(input_dir)}. ***"
+    return (f"*** Stand-in pictures (random pixels) in {_shown(input_dir)}: {', '.join(stand_ins)}; replace them "
+            "with your own, or choose another picture in the Load Image node. ***")
 
 
 def run_filtered(command: list[str], cwd: Path) -> int:

@@ -10,12 +10,17 @@ Every file carries `"stand_in": ...` in its safetensors metadata (the GLIGEN Loa
 produces noise, not pictures. Small checkpoints and GLIGEN files also carry `"stand_in_unet"` (the UNet layout):
 one without the current value (written before the layout changed) is written again. The builders are the dev
 kit's (devkit/).
+
+Pictures: write_stand_in_pictures puts a random picture (an ADE20K class-index map for a "semantic" / "ade20k"
+name) under each Load Image name missing from ComfyUI's input folder, never over a file that is there; it is a
+PNG carrying `stand_in` as a text chunk (PICTURE_MARK), so a later run still reports it as a stand-in.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -27,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # appended, never inserted: see the `nodes` rule in devkit/__init__.py
 
+from devkit.browser_page import stand_in_picture  # noqa: E402
 from devkit.clip_vision_checkpoints import cached_vit_l14_file  # noqa: E402
 from devkit.gligen_checkpoints import stand_in_kind, stand_in_state_dict  # noqa: E402
 from devkit.sd15_checkpoints import (  # noqa: E402
@@ -40,6 +46,8 @@ from devkit.sd15_checkpoints import (  # noqa: E402
 STAND_IN_ROOT = ROOT / ".host" / "stand_ins"
 SIZES = ("small", "full")
 STAND_IN_FOLDERS = ("checkpoints", "gligen", "clip_vision")  # the models/<folder>s a stand-in can be made for
+PICTURE_MARK = "stand_in"  # the PNG text chunk a stand-in picture carries (tools/run_comfyui.py reads it)
+PICTURE_NOTE = "random picture: for trying the graph, choose a picture of yours in the Load Image node"
 
 
 def stand_in_metadata(size: str, kind: str) -> dict[str, str]:
@@ -109,6 +117,32 @@ def write_stand_ins(files: Iterable[tuple[str, str]], size: str = "small", root:
         print(f"stand_ins: writing {size} {kind}/{name}", flush=True)
         _write_atomically(target, write)
     return folder
+
+
+def write_stand_in_pictures(names: Iterable[str], input_dir: Path) -> list[str]:
+    """Write a stand-in picture (devkit's: random pixels, or a grey ADE20K class-index map for a "semantic" /
+    "ade20k" name) under each Load Image name that nothing in `input_dir` has yet; a file already there (a
+    user's picture, or an earlier stand-in) is left alone. Returns the names written."""
+    written: list[str] = []
+    for name in dict.fromkeys(names):
+        target = input_dir / name
+        if os.path.lexists(target):
+            continue
+        print(f"stand_ins: writing stand-in picture {name} in {input_dir}", flush=True)
+        _write_atomically(target, lambda path, name=name: _save_marked_picture(name, path))
+        written.append(name)
+    return written
+
+
+def _save_marked_picture(name: str, path: Path) -> None:
+    """devkit's stand-in picture for `name`, saved as a PNG (lossless, so an index map keeps its class numbers,
+    whatever the name's extension) carrying PICTURE_MARK."""
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text(PICTURE_MARK, PICTURE_NOTE)
+    with tempfile.TemporaryDirectory() as scratch, Image.open(stand_in_picture(Path(scratch), name)) as picture:
+        picture.save(path, format="PNG", pnginfo=info)
 
 
 def _write_atomically(target: Path, write: Callable[[Path], None]) -> None:

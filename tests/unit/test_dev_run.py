@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
@@ -303,6 +304,90 @@ def test_full_stand_ins_use_the_full_sd15_and_16_fusers_in_their_own_folder(tmp_
         "base.safetensors", "full/checkpoints/a.safetensors", "full/gligen/gligen-generation-depth.bin"]
     with pytest.raises(ValueError, match="small"):
         stand_ins.stand_in_dir("medium")
+
+
+# ---- stand-in pictures for the Load Image nodes -----------------------------------------------------------
+def example_pictures() -> list[str]:
+    """The Load Image pictures the examples name, each once."""
+    return sorted({f.name for files in run.example_files().values() for f in files if f.folder == run.INPUT})
+
+
+def rgb_image(path: Path) -> torch.Tensor:
+    """A picture as ComfyUI's Load Image gives it: IMAGE (1, H, W, 3) in [0, 1]."""
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        return torch.from_numpy(np.array(picture.convert("RGB"))).float()[None] / 255
+
+
+def test_missing_pictures_get_a_stand_in_and_a_users_picture_is_left_alone(tmp_path: Path) -> None:
+    from devkit.pack import import_pack
+
+    import_pack()
+    from gligen_suite.gligen_model import GligenInputError
+    from gligen_suite.gligen_model.spatial_maps import SEMANTIC_CLASSES, semantic_indices
+
+    stand_ins = tool("stand_ins")
+    pictures = example_pictures()
+    assert {"photo.png", "depth_map.png", "ade20k_semantic_map.png"} <= set(pictures)
+    input_dir = tmp_path / "input"
+    input_dir.mkdir()
+    (input_dir / "photo.png").write_bytes(b"the user's own photo")
+    written = stand_ins.write_stand_in_pictures(pictures + ["photo.png"], input_dir)
+    assert written == [name for name in pictures if name != "photo.png"]
+    assert (input_dir / "photo.png").read_bytes() == b"the user's own photo"
+    assert sorted(p.name for p in input_dir.iterdir()) == pictures  # no partial files left
+    assert not run.is_stand_in_picture(input_dir / "photo.png")
+    assert all(run.is_stand_in_picture(input_dir / name) for name in written)
+
+    indices = semantic_indices(rgb_image(input_dir / "ade20k_semantic_map.png"))  # raises if not an index map
+    assert int(indices.max()) <= SEMANTIC_CLASSES and len(indices.unique()) > 100  # many classes, not one grey
+    depth = rgb_image(input_dir / "depth_map.png")
+    assert float(depth.std()) > 0.1  # random pixels, in colour: not an index map
+    with pytest.raises(GligenInputError, match="colour picture"):
+        semantic_indices(depth)
+
+    mtimes = {p.name: p.stat().st_mtime_ns for p in input_dir.iterdir()}
+    assert stand_ins.write_stand_in_pictures(pictures, input_dir) == []  # a second run writes nothing
+    assert {p.name: p.stat().st_mtime_ns for p in input_dir.iterdir()} == mtimes
+
+
+def test_the_report_and_the_banner_show_stand_in_pictures_in_the_input_folder_comfyui_uses(tmp_path: Path) -> None:
+    stand_ins = tool("stand_ins")
+    base, input_dir = tmp_path / "ComfyUI", tmp_path / "pictures"
+    (base / "input").mkdir(parents=True)
+    (base / "input" / "depth_map.png").write_bytes(b"not read: --input-directory overrides base/input")
+    input_dir.mkdir()
+    (input_dir / "example.png").write_bytes(b"the user's own")
+    stand_ins.write_stand_in_pictures(["photo.png", "depth_map.png"], input_dir)
+    lines = run.model_report(run.example_files(), base, [], None, input_dir).splitlines()
+    assert lines[0].endswith(f"pictures: {input_dir}):")
+
+    def status(example: str, label: str) -> str:
+        start = lines.index(f"  {example}")
+        return next(x for x in lines[start + 1:] if x.strip().startswith(label)).split(label, 1)[1].strip()
+
+    assert status("GLIGEN inpainting, replace an object", "input/photo.png") == "stand-in (random picture)"
+    assert status("GLIGEN depth map", "input/depth_map.png") == "stand-in (random picture)"
+    assert status("GLIGEN style from an image", "input/example.png") == "present"
+    assert status("GLIGEN semantic map, ADE20K classes", "input/ade20k_semantic_map.png") == "MISSING"
+    assert "  input/ade20k_semantic_map.png: an ADE20K class-index map of yours" in "\n".join(lines)
+    assert "./dev run --stand-ins" in lines[-1]
+    banner = run.stand_in_pictures_line(example_pictures(), input_dir)
+    assert "depth_map.png, photo.png;" in banner and "example.png" not in banner
+    assert "No stand-in pictures" in run.stand_in_pictures_line(["example.png"], input_dir)
+
+
+def test_the_input_folder_is_comfyuis_and_relative_folders_are_passed_on_absolute(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run.comfy_folders([]) == (run.HOST, run.HOST / "input")
+    passthrough = ["--base-directory", "base", "--verbose"]
+    assert run.comfy_folders(passthrough) == (tmp_path / "base", tmp_path / "base" / "input")
+    assert passthrough == ["--base-directory", str(tmp_path / "base"), "--verbose"]  # ComfyUI runs in the host
+    passthrough = ["--base-directory=base", "--input-directory=pics"]
+    assert run.comfy_folders(passthrough) == (tmp_path / "base", tmp_path / "pics")  # it overrides base/input
+    assert passthrough == [f"--base-directory={tmp_path / 'base'}", f"--input-directory={tmp_path / 'pics'}"]
 
 
 def test_the_stand_ins_flag_defaults_to_small_and_takes_full() -> None:
