@@ -273,6 +273,37 @@ class ComfyPage:
         return self.errors[since:]
 
 
+PROBE_GRAPH = {"last_node_id": 1, "last_link_id": 0, "links": [], "groups": [], "config": {}, "extra": {},
+               "version": 0.4, "nodes": [{"id": 1, "type": "Note", "pos": [0, 0], "size": [200, 80], "flags": {},
+                                          "order": 0, "mode": 0, "properties": {}, "widgets_values": ["probe"]}]}
+
+
+def _wait_until_a_workflow_loads(comfy: ComfyPage, timeout_s: float = 60.0) -> None:
+    """Load a one-note graph until it loads cleanly, then the default graph. Front end 1.58 connects the
+    canvas element before its canvas store holds the canvas; a workflow loaded in between fails ("getCanvas:
+    canvas is null"), thrown, only logged or silently, so each try checks the note is there. The errors of
+    these tries are not a test's (the fixtures count errors from a test's start)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        seen = len(comfy.errors)
+        thrown = comfy.page.evaluate(f"""async (probe) => {{
+            const app = {APP};
+            try {{
+                await app.loadGraphData(probe);
+                if (app.graph.getNodeById(1)?.type !== "Note") return "the probe graph did not load";
+                await app.loadGraphData();  // back to the default graph the page opened with
+                return null;
+            }} catch (e) {{ return String(e); }} }}""", PROBE_GRAPH)
+        comfy.settle()
+        failures = [thrown] if thrown else []
+        failures += [e for e in comfy.new_errors(seen) if "canvas" in e.lower()]
+        if not failures:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the page could not load a workflow within {timeout_s:.0f} s: {failures[-1][:500]}")
+        time.sleep(0.5)
+
+
 @contextmanager
 def open_comfy_page(server: ComfyServer, scratch: Path, artifacts: Path, front_end: FrontEnd | None = None,
                     stand_ins: Path | None = None) -> Iterator[ComfyPage]:
@@ -302,6 +333,7 @@ def open_comfy_page(server: ComfyServer, scratch: Path, artifacts: Path, front_e
             page.wait_for_function("() => window.LiteGraph?.registered_node_types?.['GLIGENSuite_TextBoxEncode']"
                                    f" && {APP}?.graph && {APP}.canvas?.canvas?.isConnected", timeout=90_000)
             comfy.settle()
+            _wait_until_a_workflow_loads(comfy)
             served = page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__")
             if front_end.version != "installed" and served != front_end.version:
                 raise RuntimeError(f"the page runs front end {served}, not {front_end.version}")

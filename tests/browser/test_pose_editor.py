@@ -5,6 +5,8 @@ the executed prompt; pasted OpenPose JSON is converted by the node and taken ove
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -32,6 +34,19 @@ def mirrored(points: list[Any]) -> list[Any]:
     for a, b in LEFT_RIGHT:
         out[a], out[b] = out[b], out[a]
     return out
+
+
+def canvas_rgb_when(page: ComfyPage, at: list[int], drawn: Callable[[list[int]], bool],
+                    timeout: float = 10.0) -> list[int]:
+    """The pose canvas's colour at layout pixel `at` once `drawn(rgb)` holds, else the last one read after
+    `timeout` s. The editor redraws on the animation frame after an edit, so a read right after a key press
+    (Ctrl+Z) can still see the frame before it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rgb = page.canvas_rgb(POSE, *at)
+        if drawn(rgb) or time.monotonic() >= deadline:
+            return rgb
+        page.settle()
 
 
 @pytest.fixture
@@ -67,7 +82,8 @@ def test_posed_persons_reach_the_workflow_and_the_executed_prompt(pose_page: Com
     assert persons(page) == [{**originals[0], "color": "#e6194b"}, {**originals[1], "color": "#3cb44b"}]
     keyboard.press("Control+z")
     assert persons(page)[2]["keypoints"] == expected
-    r, g, b = page.canvas_rgb(POSE, *expected[0])  # the nose, a joint drawn in the third person's blue
+    # The nose, a joint drawn in the third person's blue (on the frame after the key press).
+    r, g, b = canvas_rgb_when(page, expected[0], lambda rgb: rgb[2] > rgb[0] + 40 and rgb[2] > rgb[1] + 20)
     assert b > r + 40 and b > g + 20, (r, g, b)
 
     workflow = page.serialize()
