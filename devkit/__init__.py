@@ -17,6 +17,7 @@ package (nor does anything under nodes/ or gligen_model/). Modules:
 - `workflow_to_api`: UI workflow -> API prompt, the way the pinned frontend converts it.
 - `browser_page`: the real ComfyUI page in headless Chromium (Playwright) for the editor tests, on the
   front ends of the test matrix (`FRONT_ENDS`, docs/testing.md).
+- `workflow_files`: the model files and pictures a workflow names (`./dev run`'s report, the page's stand-ins).
 - `thumbnails`: the example workflows' Templates-dialog pictures, shot from the real page.
 - `compile_probe`: grounded sampling under ComfyUI's torch.compile wrapper: graph and recompile counts.
 - `input_errors`: `message_for`, the message a user reads for a refused input (needs pytest).

@@ -29,6 +29,7 @@ from .clip_vision_checkpoints import cached_vit_l14_file
 from .comfy_server import REPO_ROOT, ComfyServer
 from .gligen_checkpoints import stand_in_kind, stand_in_state_dict, write_safetensors
 from .sd15_checkpoints import cached_sd15_checkpoint, sd15_transformer_blocks
+from .workflow_files import INPUT, is_index_map_picture, workflow_files
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -78,7 +79,7 @@ def all_examples() -> list[dict[str, Any]]:
 
 def stand_in_picture(scratch: Path, name: str) -> Path:
     """A random picture for a Load Image node; for a "semantic" name a class-index map (grey values 0..150)."""
-    index_map = "semantic" in name.lower() or "ade20k" in name.lower()
+    index_map = is_index_map_picture(name)
     path = scratch / ("index_map.png" if index_map else "picture.png")
     if not path.exists():
         rng = np.random.default_rng(0)
@@ -102,24 +103,19 @@ def _stand_in_gligen(scratch: Path, name: str) -> Path:
 
 def provide_models(server: ComfyServer, workflows: list[dict[str, Any]], scratch: Path) -> None:
     """Random-weight stand-ins (and a random picture per Load Image) under the names the workflows use."""
+    sources = {"checkpoints": lambda _name: cached_sd15_checkpoint(tiny=True),
+               "gligen": lambda name: _stand_in_gligen(scratch, name),
+               "clip_vision": lambda _name: cached_vit_l14_file(),
+               INPUT: lambda name: stand_in_picture(scratch, name)}
     for workflow in workflows:
-        for node in workflow["nodes"]:
-            values = node.get("widgets_values") or []
-            files: list[tuple[Path, Path]] = []  # (target, source)
-            if node["type"] == "CheckpointLoaderSimple":
-                files.append((server.model_dir("checkpoints") / values[0], cached_sd15_checkpoint(tiny=True)))
-            elif node["type"] == "GLIGENSuite_Loader":
-                files.append((server.model_dir("gligen") / values[0], _stand_in_gligen(scratch, values[0])))
-                if len(values) > 1 and str(values[1]).startswith("clip_vision/"):  # image_projection's own file
-                    files.append((server.models_dir / values[1], cached_vit_l14_file()))
-            elif node["type"] == "CLIPVisionLoader":
-                files.append((server.model_dir("clip_vision") / values[0], cached_vit_l14_file()))
-            elif node["type"] == "LoadImage":
-                files.append((server.input_dir / values[0], stand_in_picture(scratch, values[0])))
-            for target, source in files:
-                if not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.symlink_to(source)
+        for file in workflow_files(workflow):
+            source = sources.get(file.folder or "")
+            if source is None:
+                continue
+            target = (server.input_dir if file.folder == INPUT else server.model_dir(file.folder)) / file.name
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.symlink_to(source(file.name))
 
 
 class ComfyPage:

@@ -17,32 +17,25 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import BinaryIO, TextIO
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # appended, never inserted: see the `nodes` rule in devkit/__init__.py
 
 from devkit.gligen_checkpoints import stand_in_kind  # noqa: E402
+from devkit.workflow_files import (  # noqa: E402
+    FOLDER_ALIASES,
+    INPUT,
+    MODEL_SUFFIXES,
+    ModelFile,
+    example_files,
+    is_index_map_picture,
+)
 
 HOST = Path(os.environ.get("COMFYUI_PATH") or ROOT / ".host" / "ComfyUI")
-EXAMPLES_DIR = ROOT / "example_workflows"
-MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", ".gguf")
-# Loader node type -> the models/<folder> its file widget lists (a new loader type in an example goes here).
-LOADER_FOLDERS = {
-    "CheckpointLoaderSimple": "checkpoints", "CheckpointLoader": "checkpoints", "GLIGENSuite_Loader": "gligen",
-    "GLIGENLoader": "gligen", "CLIPVisionLoader": "clip_vision", "VAELoader": "vae", "LoraLoader": "loras",
-    "LoraLoaderModelOnly": "loras", "ControlNetLoader": "controlnet", "CLIPLoader": "text_encoders",
-    "UNETLoader": "diffusion_models", "UpscaleModelLoader": "upscale_models",
-}
-# ComfyUI's older folder names that it still reads for the same kind of file.
-FOLDER_ALIASES = {"text_encoders": ("text_encoders", "clip"), "diffusion_models": ("diffusion_models", "unet")}
-PICTURE_LOADERS = ("LoadImage", "LoadImageMask")
-INPUT = "input"  # ModelFile.folder of a picture a Load Image node names
 PICTURE_MARK = "stand_in"  # the PNG text chunk of a stand-in picture (tools/stand_ins.py's PICTURE_MARK)
-INDEX_MAP_WORDS = ("semantic", "ade20k")  # a picture name holding one gets an index-map stand-in (devkit's rule)
 STAND_IN_SIZES = ("small", "full")
 # The ten official files (README.md's table): stand_in_kind -> Hugging Face repo gligen/<name>.
 OFFICIAL_REPOS = {
@@ -60,57 +53,10 @@ STAND_IN_BANNER = ("*** Random-weight stand-ins ({size}, in {folder}) are active
                    "will be noise. The GLIGEN Loader node says so in the page too. ***")
 
 
-@dataclass(frozen=True, order=True)
-class ModelFile:
-    """A file a workflow names: its models/<folder> (INPUT for a picture; None when unknown) and its name."""
-
-    folder: str | None
-    name: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.folder or '?'}/{self.name}"
-
-
-def workflow_files(workflow: dict[str, Any]) -> list[ModelFile]:
-    """The model files (and pictures) a UI workflow's widgets name, in node order, each once. A value like
-    "clip_vision/x.safetensors" names its own folder; others take their loader's folder (LOADER_FOLDERS)."""
-    nodes = list(workflow.get("nodes", []))
-    for subgraph in workflow.get("definitions", {}).get("subgraphs", []):
-        nodes += subgraph.get("nodes", [])
-    found: list[ModelFile] = []
-    known_folders = set(LOADER_FOLDERS.values())
-    for node in nodes:
-        values = node.get("widgets_values") or []
-        values = list(values.values()) if isinstance(values, dict) else values
-        for value in values:
-            if not isinstance(value, str):
-                continue
-            if node.get("type") in PICTURE_LOADERS and value == values[0]:
-                file = ModelFile(INPUT, value)
-            elif value.lower().endswith(MODEL_SUFFIXES):
-                folder, _, rest = value.partition("/")
-                file = (ModelFile(folder, rest) if rest and folder in known_folders
-                        else ModelFile(LOADER_FOLDERS.get(node.get("type", "")), value))
-            else:
-                continue
-            if file not in found:
-                found.append(file)
-    return found
-
-
-def example_files(examples_dir: Path = EXAMPLES_DIR) -> dict[str, list[ModelFile]]:
-    """Per example workflow (file stem), the files it names."""
-    import json
-
-    return {path.stem: workflow_files(json.loads(path.read_text(encoding="utf-8")))
-            for path in sorted(examples_dir.glob("*.json"))}
-
-
 def real_source(file: ModelFile) -> str:
     """Where a user gets the real file (or what to do for a picture)."""
     if file.folder == INPUT:
-        if any(word in file.name.lower() for word in INDEX_MAP_WORDS):
+        if is_index_map_picture(file.name):
             return "an ADE20K class-index map of yours (grey values 0..150): choose it in the Load Image node"
         return "any picture of yours: choose it in the Load Image node"
     if file.folder == "checkpoints":
@@ -123,7 +69,7 @@ def real_source(file: ModelFile) -> str:
             return f"Hugging Face {PRUNED_REPO} {file.name} (or {repo} diffusion_pytorch_model.bin)"
         return f"Hugging Face {repo} diffusion_pytorch_model.bin, renamed to {file.name}"
     if file.folder is None:
-        return "unknown folder: add its loader to LOADER_FOLDERS in tools/run_comfyui.py"
+        return "unknown folder: add its loader to LOADER_FOLDERS in devkit/workflow_files.py"
     return f"a file for models/{file.folder}"
 
 

@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 from devkit.comfy_host import REPO_ROOT
 from devkit.gligen_checkpoints import stand_in_kind
 from devkit.sd15_checkpoints import STAND_IN_LAYOUT, stand_in_transformer_blocks
+from devkit.workflow_files import INPUT, ModelFile, example_files, workflow_files
 
 EXAMPLES = sorted((REPO_ROOT / "example_workflows").glob("*.json"))
 
@@ -42,7 +43,7 @@ run = tool("run_comfyui")
 
 # ---- which files each example names, and whether they are there --------------------------------------
 def test_each_example_names_a_checkpoint_and_a_gligen_file_from_its_own_widgets() -> None:
-    files = run.example_files()
+    files = example_files()
     assert sorted(files) == [p.stem for p in EXAMPLES]
     for example, names in files.items():
         folders = [f.folder for f in names]
@@ -52,9 +53,9 @@ def test_each_example_names_a_checkpoint_and_a_gligen_file_from_its_own_widgets(
         loader = next(n for n in json.loads((REPO_ROOT / "example_workflows" / f"{example}.json").read_text())
                       ["nodes"] if n["type"] == "GLIGENSuite_Loader")
         assert gligen == loader["widgets_values"][0]
-    assert run.ModelFile("gligen", "gligen-generation-keypoint.bin") in files["GLIGEN poses drawn in the layout"]
-    assert run.ModelFile("clip_vision", "clip-vit-large-patch14.safetensors") in files["GLIGEN style from an image"]
-    assert run.ModelFile("input", "photo.png") in files["GLIGEN inpainting, replace an object"]
+    assert ModelFile("gligen", "gligen-generation-keypoint.bin") in files["GLIGEN poses drawn in the layout"]
+    assert ModelFile("clip_vision", "clip-vit-large-patch14.safetensors") in files["GLIGEN style from an image"]
+    assert ModelFile("input", "photo.png") in files["GLIGEN inpainting, replace an object"]
 
 
 def test_a_new_loader_value_and_a_folder_prefixed_value_are_read_from_the_json() -> None:
@@ -64,11 +65,11 @@ def test_a_new_loader_value_and_a_folder_prefixed_value_are_read_from_the_json()
         {"type": "SomeNewLoader", "widgets_values": ["odd.ckpt", 3]},
         {"type": "LoadImage", "widgets_values": ["cat.png", "image"]},
     ]}
-    assert run.workflow_files(workflow) == [
-        run.ModelFile("vae", "my_vae.safetensors"), run.ModelFile("gligen", "x.bin"),
-        run.ModelFile("text_encoders", "clip_l.safetensors"), run.ModelFile(None, "odd.ckpt"),
-        run.ModelFile("input", "cat.png")]
-    assert "LOADER_FOLDERS" in run.real_source(run.ModelFile(None, "odd.ckpt"))
+    assert workflow_files(workflow) == [
+        ModelFile("vae", "my_vae.safetensors"), ModelFile("gligen", "x.bin"),
+        ModelFile("text_encoders", "clip_l.safetensors"), ModelFile(None, "odd.ckpt"),
+        ModelFile("input", "cat.png")]
+    assert "LOADER_FOLDERS" in run.real_source(ModelFile(None, "odd.ckpt"))
 
 
 def test_the_report_says_per_example_what_is_present_missing_or_a_stand_in(tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_the_report_says_per_example_what_is_present_missing_or_a_stand_in(tmp_p
     (stand_ins / "gligen" / "gligen-generation-keypoint.bin").write_bytes(b"stand-in")
     config = tmp_path / "extra_model_paths.yaml"
     config.write_text(f"stand_ins:\n  base_path: {stand_ins}\n  gligen: gligen\n")
-    report = run.model_report(run.example_files(), base, [config], stand_ins)
+    report = run.model_report(example_files(), base, [config], stand_ins)
     lines = report.splitlines()
 
     def status(example: str, label: str) -> str:
@@ -101,7 +102,7 @@ def test_the_report_says_per_example_what_is_present_missing_or_a_stand_in(tmp_p
 
 
 def test_without_stand_ins_the_report_names_every_missing_file_and_the_flag(tmp_path: Path) -> None:
-    report = run.model_report(run.example_files(), tmp_path, [], None)
+    report = run.model_report(example_files(), tmp_path, [], None)
     for path in EXAMPLES:
         assert f"\n  {path.stem}\n" in report
     for name in ("gligen-generation-keypoint.bin", "gligen-generation-canny.bin", "gligen-generation-sem.bin",
@@ -214,7 +215,7 @@ def test_progress_bars_and_a_cut_off_traceback_are_not_swallowed() -> None:
 # ---- stand-ins ---------------------------------------------------------------------------------------
 def test_small_stand_ins_cover_every_file_the_examples_name_and_fit_the_fast_sd15(tmp_path: Path) -> None:
     stand_ins = tool("stand_ins")
-    wanted = sorted({(f.folder, f.name) for files in run.example_files().values() for f in files
+    wanted = sorted({(f.folder, f.name) for files in example_files().values() for f in files
                      if f.folder in stand_ins.STAND_IN_FOLDERS})
     folder = stand_ins.write_stand_ins(wanted, "small", tmp_path)
     assert folder == tmp_path / "small" != stand_ins.stand_in_dir("full", tmp_path)
@@ -259,7 +260,7 @@ def test_comfyui_detects_the_small_stand_in_as_sd15_and_every_examples_gligen_fi
     from devkit.comfy_host import import_comfy
 
     stand_ins = tool("stand_ins")
-    wanted = sorted({(f.folder, f.name) for files in run.example_files().values() for f in files
+    wanted = sorted({(f.folder, f.name) for files in example_files().values() for f in files
                      if f.folder in ("checkpoints", "gligen")})
     folder = stand_ins.write_stand_ins(wanted, "small", tmp_path)
     import_comfy()
@@ -309,7 +310,7 @@ def test_full_stand_ins_use_the_full_sd15_and_16_fusers_in_their_own_folder(tmp_
 # ---- stand-in pictures for the Load Image nodes -----------------------------------------------------------
 def example_pictures() -> list[str]:
     """The Load Image pictures the examples name, each once."""
-    return sorted({f.name for files in run.example_files().values() for f in files if f.folder == run.INPUT})
+    return sorted({f.name for files in example_files().values() for f in files if f.folder == INPUT})
 
 
 def rgb_image(path: Path) -> torch.Tensor:
@@ -360,7 +361,7 @@ def test_the_report_and_the_banner_show_stand_in_pictures_in_the_input_folder_co
     input_dir.mkdir()
     (input_dir / "example.png").write_bytes(b"the user's own")
     stand_ins.write_stand_in_pictures(["photo.png", "depth_map.png"], input_dir)
-    lines = run.model_report(run.example_files(), base, [], None, input_dir).splitlines()
+    lines = run.model_report(example_files(), base, [], None, input_dir).splitlines()
     assert lines[0].endswith(f"pictures: {input_dir}):")
 
     def status(example: str, label: str) -> str:
