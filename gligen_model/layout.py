@@ -81,6 +81,12 @@ class Layout:
     persons: tuple[Person, ...] = ()
 
 
+def empty_layout_json() -> str:
+    """What a new node's layout holds: a 512 x 512 canvas without objects (nothing is grounded until the user
+    draws a box; the example workflows carry their own layouts)."""
+    return json.dumps({"version": LAYOUT_VERSION, "width": 512, "height": 512, "objects": []}, indent=1)
+
+
 def default_layout_json() -> str:
     """A two-object example layout (for tests and docs; a fresh node starts from empty_layout_json())."""
     return json.dumps({"version": LAYOUT_VERSION, "width": 512, "height": 512, "objects": [

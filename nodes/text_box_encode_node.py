@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import torch
@@ -10,7 +9,7 @@ from comfy_api.latest import io
 
 from ..gligen_model import GligenInputError
 from ..gligen_model.grounding import BoxGrounding, concat_box_groundings
-from ..gligen_model.layout import LAYOUT_VERSION, MAX_OBJECTS
+from ..gligen_model.layout import MAX_OBJECTS, empty_layout_json
 from .editor.browser import background_ui
 from .editor.document import LayoutDocument, as_document
 from .editor.node_runs import box_outputs, box_run_layout
@@ -18,12 +17,6 @@ from .editor.seeding import COPY_WHEN_EMPTY, SEED_MODES
 from .encoders.images import reference_image_embeddings
 from .encoders.phrases import encode_phrases
 from .sockets import CATEGORY, BoundingBoxesSocket, GroundingSocket, SeedBoxesInput
-
-
-def empty_layout_json() -> str:
-    """What a new node's layout holds: a 512 x 512 canvas without objects (nothing is grounded until the user
-    draws a box; the example workflows carry their own layouts)."""
-    return json.dumps({"version": LAYOUT_VERSION, "width": 512, "height": 512, "objects": []}, indent=1)
 
 
 def encode_layout(clip: Any, layout: str | LayoutDocument, previous: BoxGrounding | None = None,

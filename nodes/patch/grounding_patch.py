@@ -154,7 +154,8 @@ class GroundingPatch:
         options = transformer_options if transformer_options is not None else {}
         beta = self.beta_for_call(options)
         options[self.key] = None
-        options[self._input_key] = None
+        if self.unet_input is not None:
+            options[self._input_key] = None
         if beta != 0.0 or self.unet_input is not None:  # once grounding is off, a plain file costs nothing here
             dtype = unet_dtype(executor.class_obj, x.dtype)
             step: StepChunks | None = options.get(self._step_key)
