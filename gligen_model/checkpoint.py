@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from .base_models import describe_base_model, family_of
 from .errors import GligenInputError
 from .file_reading import read_weights_file
 from .grounding import BoxGrounding
@@ -39,7 +40,6 @@ CONFIG_WALK_LIMIT = 20_000  # objects visited in a file's training config: bound
 LDM_BLOCK = re.compile(r"^(?P<section>input_blocks|middle_block|output_blocks)(?:\.(?P<id>\d+))?\.\d+$")
 DIFFUSERS_BLOCK = re.compile(
     r"^(?P<section>down_blocks|mid_block|up_blocks)(?:\.(?P<level>\d+))?\.attentions\.(?P<index>\d+)$")
-PHRASE_WIDTHS = {768: (768, "SD1.x's CLIP-L")}  # context width -> its text encoder's phrase width, and name
 
 
 __all__ = ["FuserWeights", "GligenCheckpoint", "Variant", "load_gligen_checkpoint", "parse_gligen_state_dict"]
@@ -47,7 +47,8 @@ __all__ = ["FuserWeights", "GligenCheckpoint", "Variant", "load_gligen_checkpoin
 
 @dataclass(frozen=True)
 class FuserWeights:
-    """One fuser's tensors, keys relative to `...fuser.`; `block` is its name in the file."""
+    """One fuser's tensors, keys relative to `...fuser.`; `block` is its transformer block's name in the file
+    (e.g. "down_blocks.2.attentions.1.transformer_blocks.7")."""
 
     block: str
     state: dict[str, torch.Tensor]
@@ -103,12 +104,6 @@ class GligenCheckpoint:
     def summary(self) -> str:
         return (f"{self.name}: GLIGEN {self.variant.value}{' inpainting' if self.inpainting else ''}, "
                 f"{len(self.fusers)} fusers, {self.base_model}, {self.layout} layout")
-
-
-def describe_base_model(context_dim: int, n_transformers: int) -> str:
-    """Name the base model family a context width / transformer count belongs to."""
-    family = {768: "SD1.x", 1024: "SD2.x", 2048: "SDXL"}.get(context_dim, "an unknown model")
-    return f"{family} (context {context_dim}, {n_transformers} transformer blocks)"
 
 
 def load_gligen_checkpoint(path: str | Path, variant: Variant | None = None) -> GligenCheckpoint:
@@ -303,17 +298,8 @@ def _collect_fusers(fuser_keys: dict[str, torch.Tensor], name: str) -> tuple[Fus
     for key, tensor in fuser_keys.items():
         match = FUSER_KEY.match(key)
         assert match is not None
-        if match["depth"] != "0":
-            raise GligenInputError(
-                f"'{name}' has a fuser in transformer block {match['depth']} of '{match['block']}'; published "
-                "GLIGEN files have one fuser per transformer (block 0). This layout is not supported.")
-        grouped.setdefault(match["block"], {})[match["param"]] = tensor
-    unknown = sorted(block for block in grouped if block.split(".")[0] not in SECTION_ORDER)
-    if unknown:
-        raise GligenInputError(
-            f"'{name}' has GLIGEN fusers under unknown block names {unknown[:3]}; published files use "
-            "input_blocks / middle_block / output_blocks (or diffusers' down_blocks / mid_block / up_blocks). "
-            "It comes from an unsupported tool or model: use a published GLIGEN checkpoint.")
+        grouped.setdefault(f"{match['block']}.transformer_blocks.{int(match['depth'])}", {})[match["param"]] = tensor
+    _check_block_names([_transformer_of(block) for block in grouped], name)
     ordered = sorted(grouped, key=_block_sort_key)
     problems: list[str] = []
     fusers = tuple(FuserWeights(block, _validated_fuser(block, grouped[block], name, problems)) for block in ordered)
@@ -325,10 +311,47 @@ def _collect_fusers(fuser_keys: dict[str, torch.Tensor], name: str) -> tuple[Fus
     return fusers
 
 
+def _transformer_of(block: str) -> str:
+    """The SpatialTransformer a transformer block belongs to: "down_blocks.1.attentions.0.transformer_blocks.1"
+    -> "down_blocks.1.attentions.0"."""
+    return block.rsplit(".transformer_blocks.", 1)[0]
+
+
+def _check_block_names(transformers: list[str], name: str) -> None:
+    """Every fuser must sit in a SpatialTransformer a UNet has, all named in one layout (LDM or diffusers)."""
+    unknown = sorted({t for t in transformers if t.split(".")[0] not in SECTION_ORDER})
+    if unknown:
+        raise GligenInputError(
+            f"'{name}' has GLIGEN fusers under unknown block names {unknown[:3]}; published files use "
+            "input_blocks / middle_block / output_blocks (or diffusers' down_blocks / mid_block / up_blocks). "
+            "It comes from an unsupported tool or model: use a published GLIGEN checkpoint.")
+    ldm = {t for t in transformers if LDM_BLOCK.match(t)}
+    diffusers = {t for t in transformers if DIFFUSERS_BLOCK.match(t)}
+    malformed = sorted(set(transformers) - ldm - diffusers)
+    if malformed or (ldm and diffusers):
+        what = (f"block names no UNet has ({', '.join(malformed[:3])})" if malformed else
+                f"fusers named in two layouts at once (e.g. '{min(ldm)}' and '{min(diffusers)}')")
+        raise GligenInputError(
+            f"'{name}' has {what}; a UNet's transformers are named like 'input_blocks.4.1' or, in diffusers "
+            "files, 'down_blocks.1.attentions.0'. The file was renamed or merged by a tool: use the published "
+            "GLIGEN checkpoint.")
+
+
 def _check_no_gaps(fusers: tuple[FuserWeights, ...], name: str) -> None:
-    """Refuse a file whose own block list skips a transformer block (fusers for input_blocks.1, 2 and 5 but not 4):
-    Apply would blame the base model."""
-    problem = _block_list_gap([f.block for f in fusers], [f.query_dim for f in fusers])
+    """Refuse a file whose own block list skips a transformer block (fusers for input_blocks.1, 2 and 5 but not 4,
+    or transformer_blocks 0-3 and 5-9 of one SpatialTransformer): Apply would blame the base model."""
+    depths: dict[str, list[int]] = {}
+    for fuser in fusers:
+        depths.setdefault(_transformer_of(fuser.block), []).append(int(fuser.block.rsplit(".", 1)[1]))
+    skipped = [f"{t}.transformer_blocks.{i}" for t, found in depths.items() for i in range(max(found))
+               if i not in found]
+    if skipped:
+        problem = (f"it has no fuser for {', '.join(skipped[:MAX_REPORTED])}, "
+                   f"{'a transformer block' if len(skipped) == 1 else 'transformer blocks'} between others of "
+                   "its SpatialTransformer")
+    else:
+        widths = {_transformer_of(f.block): f.query_dim for f in fusers}
+        problem = _block_list_gap(list(widths), list(widths.values()))
     if problem:
         raise GligenInputError(f"'{name}' is an incomplete GLIGEN file: {problem}. The file is damaged or was cut by "
                                "a tool: download the checkpoint again.")
@@ -449,13 +472,13 @@ def _check_phrase_width(spec: VariantSpec, state: dict[str, torch.Tensor], conte
     """A position net for phrases of another width than the fusers' base model's text encoder gives: a damaged
     file (or parts of two), which the encode node would blame on the CLIP."""
     width = int(state[spec.entity_null_key].shape[0])
-    expected, encoder = PHRASE_WIDTHS.get(context_dim, (width, ""))
-    if spec.grounding is BoxGrounding and width != expected:
+    family = family_of(context_dim)
+    if spec.grounding is BoxGrounding and family is not None and width != family.phrase_dim:
         raise GligenInputError(
             f"'{name}' is a damaged GLIGEN file: its position net takes phrases of {width} values "
-            f"('{spec.entity_null_key}' has shape ({width},)), but its fusers are for context {context_dim}, "
-            f"whose text encoder ({encoder}) gives {expected}. The file is damaged or mixes parts of two files: "
-            "download the checkpoint again.")
+            f"('{spec.entity_null_key}' has shape ({width},)), but its fusers are for context {context_dim} "
+            f"({family.name}), whose text encoder ({family.phrase_encoder}) gives {family.phrase_dim}. The file is "
+            "damaged or mixes parts of two files: download the checkpoint again.")
 
 
 def _tensor_problems(state: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]]) -> list[str]:

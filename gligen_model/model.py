@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .base_models import family_of_phrases
 from .checkpoint import GligenCheckpoint
 from .errors import GligenInputError
 from .fuser import GatedSelfAttentionDense
@@ -123,10 +124,8 @@ class GligenModel(nn.Module):
                 "checkpoint (gligen-generation-text-image-box) can read. Load that file, or give every object a "
                 "phrase and remove its \"image\".")
         if grounding.text_mask.any() and grounding.phrase_embeddings.shape[1] != self.phrase_dim:
-            raise GligenInputError(
-                f"The phrases were encoded to {grounding.phrase_embeddings.shape[1]} values each, but {self.info} "
-                f"expects {self.phrase_dim} (SD1.x CLIP-L). Connect the CLIP of your SD1.x checkpoint to the "
-                "encode node.")
+            raise GligenInputError(phrase_width_message(grounding.phrase_embeddings.shape[1], self.phrase_dim,
+                                                        self.info))
         if grounding.has_images:
             if self.image_projection is None:
                 raise GligenInputError(
@@ -153,6 +152,17 @@ class GligenModel(nn.Module):
             return None
         logits = torch.where(strengths > 0, strengths.clamp_min(1e-30).log(), torch.tensor(ZERO_STRENGTH_BIAS))
         return self.spec.slot_bias(logits)[None]
+
+
+def phrase_width_message(given: int, expected: int, gligen_info: str) -> str:
+    """Phrases encoded by one family's CLIP for a GLIGEN file of another: name both and the fix."""
+    theirs, ours = family_of_phrases(given), family_of_phrases(expected)
+    by = f" (by {theirs.phrase_encoder}, an {theirs.name} CLIP)" if theirs else ""
+    wanted = f" ({ours.phrase_encoder})" if ours else ""
+    fix = (f"Connect the CLIP of your {ours.name} checkpoint to the encode node" if ours
+           else "Connect the CLIP of the base model this GLIGEN file was made for to the encode node")
+    return (f"The phrases were encoded to {given} values each{by}, but {gligen_info} expects {expected}{wanted}. "
+            f"{fix}, the same CLIP as the prompt's.")
 
 
 def _unloaded_tensors(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:

@@ -9,12 +9,12 @@ transformer); the address (kind, block id, block_index) can, and ComfyUI's own a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ...gligen_model import GligenInputError
-from ...gligen_model.checkpoint import describe_base_model
+from ...gligen_model.base_models import describe_base_model, mismatch_advice
 
 BlockAddress = tuple[str, int, int]  # ComfyUI's (block kind, block id, block_index)
 
@@ -64,13 +64,23 @@ def check_fusers_fit(gligen_info: str, fuser_dims: tuple[int, ...], context_dim:
             f"{gligen_info}. The MODEL has no UNet transformer blocks (input_blocks / middle_block / "
             "output_blocks), so GLIGEN cannot attach to it: use an SD1.x checkpoint (e.g. SD 1.4 / 1.5).")
     model_context = slots[0].context_dim
-    spatial_transformers = sum(1 for s in slots if s.address[2] == 0)
     fits = (len(slots) == len(fuser_dims) and model_context == context_dim
             and all(s.query_dim == d for s, d in zip(slots, fuser_dims, strict=False)))
     if not fits:
         raise GligenInputError(
             f"{gligen_info}. It does not fit this MODEL, which is "
-            f"{describe_base_model(model_context, spatial_transformers)} with block widths "
-            f"{[s.query_dim for s in slots][:16]}; the GLIGEN file needs widths {list(fuser_dims)[:16]}. "
-            "Use the GLIGEN file made for your base model (the published ones are for SD1.x: load an "
-            "SD 1.4 / 1.5 checkpoint).")
+            f"{describe_base_model(model_context, len(slots))} with block widths "
+            f"{_widths(s.query_dim for s in slots)}; the GLIGEN file needs widths {_widths(fuser_dims)}. "
+            f"{mismatch_advice(context_dim, model_context)}")
+
+
+def _widths(widths: Iterable[int]) -> str:
+    """A block-width list for a message, runs shortened: [320, 640 x 2, 1280 x 10, ...]."""
+    runs: list[list[int]] = []
+    for width in widths:
+        if runs and runs[-1][0] == width:
+            runs[-1][1] += 1
+        else:
+            runs.append([width, 1])
+    shown = [str(w) if n == 1 else f"{w} x {n}" for w, n in runs[:12]]
+    return "[" + ", ".join(shown) + (", ..." if len(runs) > 12 else "") + "]"

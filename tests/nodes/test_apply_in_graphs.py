@@ -288,7 +288,7 @@ def test_odd_latent_sizes_and_a_batch_of_three(host: TinyHost, parts: dict[str, 
 
 @pytest.mark.parametrize(("family", "named"), [
     ("SD20", "SD2.x (context 1024, 16 transformer blocks)"),
-    ("SDXL", "SDXL (context 2048, 11 transformer blocks)"),
+    ("SDXL", "SDXL (context 2048, 70 transformer blocks)"),
     ("SD15", "SD1.x (context 768, 16 transformer blocks)"),  # the tiny GLIGEN file on a full-size SD1.5
 ])
 def test_gligen_on_another_unet_family_names_both_models(host: TinyHost, parts: dict[str, Any], family: str,

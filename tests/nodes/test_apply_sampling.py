@@ -253,7 +253,7 @@ def test_gligen_for_another_context_width_is_refused(host: TinyHost, parts: dict
     from devkit.gligen_checkpoints import text_box_state_dict, write_safetensors
     from devkit.sd15_checkpoints import sd15_transformer_blocks
 
-    state = text_box_state_dict(sd15_transformer_blocks(True), context_dim=1024)
+    state = text_box_state_dict(sd15_transformer_blocks(True), context_dim=1024, phrase_dim=1024)
     sd2 = load_gligen_patcher(str(write_safetensors(state, tmp_path / "sd2.safetensors")))
     text = message_for(lambda: grounded(host, {**parts, "gligen": sd2}))
     assert "SD2.x (context 1024" in text and "SD1.x (context 768" in text
