@@ -1,4 +1,4 @@
-"""diffusers' gated UNet as an oracle: the same base weights as a ComfyUI SD1.x model, plus random GLIGEN weights.
+"""diffusers' gated UNet as an oracle: a ComfyUI SD1/SD2/SDXL UNet's base weights plus random GLIGEN weights.
 
 The base UNet (a ComfyUI ModelPatcher) is copied into a diffusers `UNet2DConditionModel(attention_type=
 "gated")` with ComfyUI's own diffusers key map; the fusers and the position net get seeded random
@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 FIRST_CONV_PREFIX = "conv_in."
+ADD_TIME_DIM = 256  # SDXL: each size/crop number is a 256-wide Timestep embedding
 
 
 def tiny_sd15_unet() -> Any:
@@ -34,27 +35,38 @@ def is_gligen_key(key: str) -> bool:
 
 
 def diffusers_config(unet_config: dict[str, Any], sample_size: int, in_channels: int | None = None) -> dict[str, Any]:
-    """The diffusers UNet2DConditionModel config equivalent to an SD1-style ComfyUI unet_config."""
-    levels = len(unet_config["channel_mult"])
+    """The diffusers UNet2DConditionModel config equivalent to a ComfyUI unet_config of the SD1, SD2 or SDXL
+    shape: one res-block count, per level one transformer depth (0: no attention), a fixed head count (SD1) or
+    64-dim heads (SD2, SDXL), and SDXL's text_time adm (pooled text + 6 size embeddings) or none."""
+    widths = [unet_config["model_channels"] * m for m in unet_config["channel_mult"]]
     num_res_blocks = set(unet_config["num_res_blocks"])
-    # The mapping below only covers SD1's shape: one res-block count, a depth-1 transformer everywhere.
-    assert len(num_res_blocks) == 1
-    assert set(unet_config["transformer_depth"]) == {1} and set(unet_config["transformer_depth_output"]) == {1}
-    assert unet_config["transformer_depth_middle"] == 1
-    assert not unet_config["use_linear_in_transformer"] and unet_config["adm_in_channels"] is None
-    assert unet_config["num_heads"] > 0 and unet_config["num_head_channels"] == -1  # SD1: fixed head count
-    return {
+    assert len(num_res_blocks) == 1, "diffusers' UNet has one res-block count for every level"
+    per_level = num_res_blocks.pop()
+    depths = level_depths(unet_config["transformer_depth"], per_level, len(widths))
+    # ComfyUI's output blocks pop their depths from the end of the list: reversed, it is in up-block order
+    up_depths = level_depths(unet_config["transformer_depth_output"][::-1], per_level + 1, len(widths))
+    assert up_depths == depths[::-1], "diffusers' up blocks mirror the down blocks' depths"
+    middle = unet_config["transformer_depth_middle"]
+    assert middle >= 1, "diffusers' UNetMidBlock2DCrossAttn has a transformer"
+    assert not unet_config.get("use_temporal_attention") and not unet_config.get("use_temporal_resblock")
+    # A level without attention ignores its entry, except the last, which diffusers' mid block reads.
+    layers = [d or 1 for d in depths]
+    assert depths[-1] in (0, middle), "diffusers' mid block has the last level's depth"
+    layers[-1] = middle
+    config: dict[str, Any] = {
         "sample_size": sample_size,
         "in_channels": in_channels or unet_config["in_channels"],
         "out_channels": unet_config["out_channels"],
-        "down_block_types": ("CrossAttnDownBlock2D",) * levels,
+        "down_block_types": tuple("CrossAttnDownBlock2D" if d else "DownBlock2D" for d in depths),
         "mid_block_type": "UNetMidBlock2DCrossAttn",
-        "up_block_types": ("CrossAttnUpBlock2D",) * levels,
-        "block_out_channels": tuple(unet_config["model_channels"] * m for m in unet_config["channel_mult"]),
-        "layers_per_block": num_res_blocks.pop(),
+        "up_block_types": tuple("CrossAttnUpBlock2D" if d else "UpBlock2D" for d in depths[::-1]),
+        "block_out_channels": tuple(widths),
+        "layers_per_block": per_level,
+        "transformer_layers_per_block": layers[0] if len(set(layers)) == 1 else tuple(layers),
         "cross_attention_dim": unet_config["context_dim"],
-        "attention_head_dim": unet_config["num_heads"],  # diffusers' SD1 quirk: this is the head count
-        "use_linear_projection": False,
+        # diffusers' naming quirk: attention_head_dim is read as the head COUNT (per level)
+        "attention_head_dim": head_counts(unet_config, widths, depths),
+        "use_linear_projection": bool(unet_config["use_linear_in_transformer"]),
         "attention_type": "gated",
         "norm_num_groups": 32,
         "norm_eps": 1e-5,
@@ -64,6 +76,32 @@ def diffusers_config(unet_config: dict[str, Any], sample_size: int, in_channels:
         "downsample_padding": 1,
         "mid_block_scale_factor": 1,
     }
+    adm = unet_config.get("adm_in_channels")
+    if adm is not None:
+        # SDXL's y = [pooled text ; 6 x Timestep(256)] (model_base.SDXL.encode_adm), diffusers' text_time
+        assert unet_config.get("num_classes") == "sequential" and adm > 6 * ADD_TIME_DIM
+        config.update({"addition_embed_type": "text_time", "addition_time_embed_dim": ADD_TIME_DIM,
+                       "projection_class_embeddings_input_dim": adm})
+    return config
+
+
+def level_depths(depths: list[int], per_level: int, levels: int) -> list[int]:
+    """ComfyUI's per-res-block transformer depths -> one depth per level (diffusers' granularity)."""
+    assert len(depths) == per_level * levels, (depths, per_level, levels)
+    chunks = [depths[i * per_level:(i + 1) * per_level] for i in range(levels)]
+    assert all(len(set(c)) == 1 for c in chunks), f"a level with several depths: {depths}"
+    return [c[0] for c in chunks]
+
+
+def head_counts(unet_config: dict[str, Any], widths: list[int], depths: list[int]) -> int | tuple[int, ...]:
+    """Heads per level: SD1's fixed count, or width / head width (64-dim heads of SD2 and SDXL)."""
+    head_dim = unet_config["num_head_channels"]
+    if head_dim == -1:
+        assert unet_config["num_heads"] > 0
+        return int(unet_config["num_heads"])
+    attended = [w for w, d in zip(widths, depths, strict=True) if d] + [widths[-1]]  # + the mid block
+    assert all(w % head_dim == 0 for w in attended), (widths, head_dim)
+    return tuple(max(1, w // head_dim) for w in widths)
 
 
 def random_gligen_tensor(key: str, shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
@@ -84,7 +122,7 @@ def random_gligen_tensor(key: str, shape: torch.Size, gen: torch.Generator) -> t
 
 def gated_unet_like(comfy_model: Any, *, seed: int, sample_size: int,
                     in_channels: int | None = None) -> tuple[Any, dict[str, torch.Tensor]]:
-    """(diffusers gated UNet in eval mode, its GLIGEN tensors under diffusers names) for a ComfyUI SD1.x
+    """(diffusers gated UNet in eval mode, its GLIGEN tensors under diffusers names) for a ComfyUI SD1/SD2/SDXL
     ModelPatcher; every base weight is the ComfyUI model's (checked both ways), except a widened conv_in."""
     import comfy.utils
     from diffusers import UNet2DConditionModel

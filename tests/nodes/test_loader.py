@@ -102,8 +102,8 @@ BAD_STATES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
     ("missing-position-net-key", lambda: without_key("position_net.linears.2.bias"),
      ("position net: missing 'linears.2.bias'",)),
     ("second-transformer-fuser", lambda: renamed("input_blocks.1.1.transformer_blocks.0", "input_blocks.1.1."
-                                                 "transformer_blocks.1"), ("no fuser for input_blocks.1.1.transformer_blocks.0",
-                                                                        "between others of its SpatialTransformer")),
+                                                 "transformer_blocks.1"),
+     ("no fuser for input_blocks.1.1.transformer_blocks.0", "between others of its SpatialTransformer")),
     ("unknown-block-name", lambda: renamed("input_blocks.1.1.", "side_blocks.1.1."),
      ("unknown block names ['side_blocks.1.1']", "published GLIGEN checkpoint")),
     ("mixed-context-widths", mixed_context_widths, ("mixes fusers of context widths [768, 1024]",)),

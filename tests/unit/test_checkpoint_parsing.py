@@ -340,5 +340,5 @@ def test_a_position_net_for_phrases_of_another_width_is_named(tmp_path: Path) ->
     state = text_box_state_dict(SD15_BLOCKS, phrase_dim=1024)
     text = message_for(write_safetensors(state, tmp_path / "wide_phrases.safetensors"))
     assert "'wide_phrases.safetensors' is a damaged GLIGEN file: its position net takes phrases of 1024 values " \
-           "('null_positive_feature' has shape (1024,)), but its fusers are for context 768 (SD1.x), whose text encoder " \
-           "(SD1.x's CLIP-L) gives 768" in text and "download the checkpoint again" in text
+           "('null_positive_feature' has shape (1024,)), but its fusers are for context 768 (SD1.x), whose text " \
+           "encoder (SD1.x's CLIP-L) gives 768" in text and "download the checkpoint again" in text
