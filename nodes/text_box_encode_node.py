@@ -54,7 +54,9 @@ def encode_layout(clip: Any, layout: str | LayoutDocument, previous: BoxGroundin
                                "Remove objects from one of the encode nodes.")
     widths = {g.phrase_embeddings.shape[1] for g in (previous, grounding) if g.text_mask.any()}
     if len(widths) > 1:
-        raise GligenInputError("The chained encode nodes used different CLIP models; use the same SD1.x CLIP.")
+        raise GligenInputError(f"The chained encode nodes used CLIPs of different base models (phrases of "
+                               f"{' and '.join(map(str, sorted(widths)))} values): connect the same CLIP, your base "
+                               "checkpoint's, to both.")
     return concat_box_groundings(previous, grounding)
 
 
@@ -70,7 +72,8 @@ class GligenTextBoxEncode(io.ComfyNode):
                         "phrases are encoded by the CLIP in one batch; reference images (text-image-box "
                         "checkpoint) by CLIP ViT-L/14.",
             inputs=[
-                io.Clip.Input("clip", tooltip="The CLIP of your SD1.x checkpoint."),
+                io.Clip.Input("clip", tooltip="The CLIP of your SD1.x, SD2.x or SDXL checkpoint, the base model the "
+                                              "GLIGEN file is for."),
                 io.String.Input("layout", multiline=True, default=empty_layout_json(), socketless=True,
                                 tooltip='The box editor\'s state: {"version": 1, "width": W, "height": H, "objects": '
                                         '[{"phrase": "...", "box": [x0, y0, x1, y1]}]}; pixels on a W x H canvas. '
@@ -105,7 +108,8 @@ class GligenTextBoxEncode(io.ComfyNode):
                 seed_mode: str = COPY_WHEN_EMPTY, background: torch.Tensor | None = None, clip_vision: Any = None,
                 images: torch.Tensor | None = None, crop_images_to_boxes: bool = False) -> io.NodeOutput:
         if clip is None:
-            raise GligenInputError("The encode node needs a CLIP: connect the CLIP output of your SD1.x checkpoint.")
+            raise GligenInputError("The encode node needs a CLIP: connect the CLIP output of your checkpoint "
+                                   "(SD1.x, SD2.x or SDXL, the base model the GLIGEN file is for).")
         node_id = cls.hidden.unique_id if cls.hidden else None
         document = box_run_layout(node_id, LayoutDocument.decode(layout), seed_boxes, seed_mode, background)
         grounding = encode_layout(clip, document, append_to, clip_vision, images, crop_images_to_boxes)

@@ -321,11 +321,13 @@ def test_full_size_gligen_file_fits_the_full_size_sd15_layout(parts: dict[str, A
     assert patched.get_additional_models_with_key("gligen_suite") == [full]
 
 
-@pytest.mark.parametrize(("family", "encoders"), [("SD20", "['h']"), ("SDXL", "['g', 'l']")])
-def test_phrases_encoded_by_another_clip_are_refused(family: str, encoders: str) -> None:
+@pytest.mark.parametrize(("kind", "encoders"), [("flux", "['l', 't5xxl']"), ("sd3", "['g', 'l', 't5xxl']")])
+def test_phrases_encoded_by_another_clip_are_refused(kind: str, encoders: str) -> None:
+    """SD1.x, SD2.x and SDXL CLIPs are encoded (tests/nodes/test_phrase_features.py); others are refused."""
     from gligen_suite.nodes.text_box_encode_node import encode_layout
 
-    from devkit.meta_models import meta_clip
+    from devkit.text_encoder_checkpoints import meta_other_clip
 
-    text = message_for(lambda: encode_layout(meta_clip(family), layout_json(OBJECTS)))
-    assert f"text encoders {encoders}" in text and "Connect that CLIP to the encode node" in text
+    text = message_for(lambda: encode_layout(meta_other_clip(kind), layout_json(OBJECTS)))
+    assert f"text encoders {encoders}" in text
+    assert "Connect the CLIP of the base model the GLIGEN file is for to the encode node" in text
