@@ -2,6 +2,11 @@
 map and with the inpainting file, in one process.
 
     bench/run [--quick] [--compile] [--device auto|cpu|gpu] [--sizes 256 512] [--steps N] [--reps N] [--budget-s S]
+    bench/run --xl [--device auto|cpu|gpu] [--sizes 512] [--steps N] [--reps N]
+
+With --xl it reports what GLIGEN-XL costs on SDXL instead (bench/xl_cost.py): the XL model's parameters and
+bytes, FLOPs of one SDXL UNet call plain vs grounded at 1024 x 1024 and the sizes given, and on a GPU timed
+interleaved plain vs grounded UNet calls and their peak memory.
 
 With --compile, plain, core and ours at tau 1.0 / 0.3 are each compiled through ComfyUI's own
 `set_torch_compile_wrapper` (what its TorchCompileModel node does, inductor) and timed compiled; their
@@ -41,6 +46,8 @@ class Config:
     budget_s: float | None  # for the timed repetitions of all sizes, from the start of the process
     device: str  # "cpu" or "gpu"
     compile: bool = False  # plain, core and ours compiled (inductor); the map and inpainting rows left out
+    xl: bool = False  # GLIGEN-XL's cost on SDXL (bench/xl_cost.py) instead of the SD1.5 benchmark
+    xl_reduced: bool = False  # --xl's timing on a reduced SDXL, to try that path on a CPU
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -55,6 +62,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--reps", type=int, help="most interleaved repetitions per size")
     parser.add_argument("--compile", action="store_true",
                         help="time plain, core and ours compiled by ComfyUI's torch.compile wrapper (inductor)")
+    parser.add_argument("--xl", action="store_true",
+                        help="GLIGEN-XL on SDXL: parameters, bytes, UNet-call FLOPs plain vs grounded at 1024 (and "
+                             "--sizes); on a GPU also timed UNet calls and peak memory")
+    parser.add_argument("--xl-reduced", action="store_true",
+                        help="with --xl: time a reduced SDXL (every level 320 wide) on any device, to try the timing "
+                             "path without a GPU (its timings are not GLIGEN-XL's)")
     parser.add_argument("--budget-s", type=float,
                         help="start another repetition only if it fits before this many seconds from the start "
                              "(default: 420 with --quick on the CPU, none otherwise)")
@@ -65,14 +78,19 @@ def parse_args(argv: list[str] | None = None) -> Config:
 
         device = "gpu" if torch.cuda.is_available() else "cpu"
     on_cpu = device == "cpu"
-    if args.quick:
+    if args.xl_reduced and not args.xl:
+        parser.error("--xl-reduced goes with --xl")
+    if args.xl:  # 1024 is always counted (bench/xl_cost.py adds it); the GPU's steps are one batched call each
+        sizes, steps, reps, budget = (), 1 if on_cpu else 20, 1 if on_cpu else 10, None
+    elif args.quick:
         sizes, steps, reps, budget = (256,), 3 if on_cpu else 10, 3 if on_cpu else 5, 420.0 if on_cpu else None
     else:
         sizes, steps, reps, budget = (256, 512), 10 if on_cpu else 20, 3 if on_cpu else 10, None
     if args.compile and budget is not None:
         budget += 600.0  # inductor compiles the full-size UNet's graphs in the warm-up runs
     config = Config(tuple(args.sizes or sizes), args.steps or steps, args.reps or reps,
-                    args.budget_s if args.budget_s is not None else budget, device, args.compile)
+                    args.budget_s if args.budget_s is not None else budget, device, args.compile, args.xl,
+                    args.xl_reduced)
     if any(s % 256 for s in config.sizes) or config.steps < 1 or config.reps < 1:
         parser.error("sizes must be multiples of 256 (boxes on a 1/32 grid), steps and reps >= 1")
     return config
@@ -107,6 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     import_comfy()
     import_pack()
     import torch
+
+    def time_left() -> float:
+        if config.budget_s is None:
+            return float("inf")
+        return config.budget_s - (time.perf_counter() - start)
+
+    if config.xl:
+        from .xl_cost import run_xl
+
+        log(f"GLIGEN-XL cost on SDXL: torch {torch.__version__} with {torch.get_num_threads()} threads; "
+            f"set-up {time.perf_counter() - start:.1f} s")
+        return run_xl(config.sizes, config.steps, config.reps, time_left, log, config.xl_reduced)
 
     from .measure import PeakMemory, timed_reps, warm_up
     from .report import SizeResult, format_size, result_line, summarize
@@ -170,11 +200,6 @@ def main(argv: list[str] | None = None) -> int:
                 began = time.perf_counter()
                 warm_up(host, variant, size, memory, count_flops=False, steps=config.steps)
                 log(f"  compiled {variant.name:<12} {size}: {time.perf_counter() - began:.1f} s")
-
-    def time_left() -> float:
-        if config.budget_s is None:
-            return float("inf")
-        return config.budget_s - (time.perf_counter() - start)
 
     summaries = []
     for size in config.sizes:
