@@ -19,16 +19,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from .base_models import describe_base_model, family_of
 from .errors import GligenInputError
-from .file_reading import read_weights_file
 from .grounding import BoxGrounding
-from .image_projection import find_text_projection
+from .image_projection import PROJECTION_KEYS, find_text_projection
 from .variants import INPAINT_CHANNELS, SPECS, UNET_LATENT_CHANNELS, Variant, VariantSpec, recognise_variants
+from .weight_sources import VARIANT_METADATA, SafetensorsSource, cast_tensor, open_weights
 
 FUSER_KEY = re.compile(r"^(?P<block>.+?)\.transformer_blocks\.(?P<depth>\d+)\.fuser\.(?P<param>.+)$")
 SECTION_ORDER = {"input_blocks": 0, "down_blocks": 0, "middle_block": 1, "mid_block": 1,
@@ -36,6 +36,7 @@ SECTION_ORDER = {"input_blocks": 0, "down_blocks": 0, "middle_block": 1, "mid_bl
 PREFIXES_TO_STRIP = ("model.diffusion_model.", "diffusion_model.", "unet.")
 MAX_REPORTED = 6
 FIRST_CONV_KEYS = ("input_blocks.0.0.", "conv_in.")
+READ_PREFIXES = ("position_net.", "downsample_net.", *FIRST_CONV_KEYS)  # besides fusers and a text projection
 CONFIG_WALK_LIMIT = 20_000  # objects visited in a file's training config: bounded, whatever the file holds
 LDM_BLOCK = re.compile(r"^(?P<section>input_blocks|middle_block|output_blocks)(?:\.(?P<id>\d+))?\.\d+$")
 DIFFUSERS_BLOCK = re.compile(
@@ -106,18 +107,26 @@ class GligenCheckpoint:
                 f"{len(self.fusers)} fusers, {self.base_model}, {self.layout} layout")
 
 
-def load_gligen_checkpoint(path: str | Path, variant: Variant | None = None) -> GligenCheckpoint:
-    """Read, recognise and strictly validate a GLIGEN file. Raises GligenInputError with a fix.
-    variant: the user's choice where the file's shapes fit several variants (canny / depth)."""
+def load_gligen_checkpoint(path: str | Path, variant: Variant | None = None,
+                           dtype: torch.dtype | None = None) -> GligenCheckpoint:
+    """Read, recognise and strictly validate a GLIGEN file, shard set or shard folder (weight_sources.py: of a
+    safetensors source only the GLIGEN tensors are read). Raises GligenInputError with a fix.
+    variant: the user's choice where the file's shapes fit several variants (canny / depth).
+    dtype: floating-point tensors are cast to it one by one as they are read (None: as stored)."""
     path = Path(path)
-    raw = read_weights_file(path)
-    return parse_gligen_state_dict(raw, path.name, variant)
+    raw = open_weights(path)
+    return parse_gligen_state_dict(raw, raw.name if isinstance(raw, SafetensorsSource) else path.name, variant, dtype)
 
 
-def parse_gligen_state_dict(raw: dict[str, Any], name: str, variant: Variant | None = None) -> GligenCheckpoint:
-    """Turn any published layout's top-level dict into a GligenCheckpoint."""
-    hints = " ".join(grounding_targets(raw.get("config_dict"))) if isinstance(raw, dict) else ""
-    state, container = _unwrap(raw, name)
+def parse_gligen_state_dict(raw: dict[str, Any] | SafetensorsSource, name: str, variant: Variant | None = None,
+                            dtype: torch.dtype | None = None) -> GligenCheckpoint:
+    """Turn any published layout's top-level dict (or a lazy safetensors source) into a GligenCheckpoint;
+    floating-point tensors in `dtype` (None: as stored)."""
+    if isinstance(raw, SafetensorsSource):
+        hints = raw.metadata.get(VARIANT_METADATA, "")
+    else:
+        hints = " ".join(grounding_targets(raw.get("config_dict"))) if isinstance(raw, dict) else ""
+    state, container, all_keys = _unwrap(raw, name, dtype)
     fuser_keys = {k: v for k, v in state.items() if FUSER_KEY.match(k)}
     if not fuser_keys:
         raise GligenInputError(
@@ -128,7 +137,7 @@ def parse_gligen_state_dict(raw: dict[str, Any], name: str, variant: Variant | N
     diffusers_names = any(k.startswith(("down_blocks.", "mid_block.", "up_blocks.")) for k in fuser_keys)
     if diffusers_names:
         layout = "diffusers"
-    elif container == "official" or any(_is_base_unet_key(k) for k in state):
+    elif container == "official" or any(_is_base_unet_key(k) for k in all_keys):
         layout = "official"
     else:
         layout = "comfyui-pruned"
@@ -217,7 +226,20 @@ def detect_variant(position_net: dict[str, torch.Tensor], name: str,
         "Supported are the published GLIGEN checkpoints.")
 
 
-def _unwrap(raw: Any, name: str) -> tuple[dict[str, Any], str]:
+class _Unwrapped(NamedTuple):
+    state: dict[str, torch.Tensor]  # the tensors the parser reads (_is_read_key), prefixes stripped, cast
+    container: str
+    all_keys: frozenset[str]  # every tensor's key, prefixes stripped, read or not
+
+
+def _unwrap(raw: Any, name: str, dtype: torch.dtype | None = None) -> _Unwrapped:
+    """The file's tensors the parser needs, under their names without a model prefix. Of a SafetensorsSource
+    only those are read; the other keys are only looked at by name."""
+    if isinstance(raw, SafetensorsSource):
+        stripped = {_strip_prefix(key): key for key in raw.keys()}
+        wanted = {key: stored for key, stored in stripped.items() if _is_read_key(key)}
+        read = raw.read(wanted.values(), dtype)
+        return _Unwrapped({key: read[stored] for key, stored in wanted.items()}, "flat", frozenset(stripped))
     if not isinstance(raw, dict):
         raise GligenInputError(f"'{name}' does not hold a dictionary of weights; it is not a GLIGEN checkpoint.")
     container = "flat"
@@ -228,14 +250,24 @@ def _unwrap(raw: Any, name: str) -> tuple[dict[str, Any], str]:
             break
     state: dict[str, Any] = {}
     for key, value in raw.items():
-        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            continue
-        for prefix in PREFIXES_TO_STRIP:
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-                break
-        state[key] = value
-    return state, container
+        if isinstance(key, str) and isinstance(value, torch.Tensor):
+            state[_strip_prefix(key)] = value
+    read = {key: cast_tensor(value, dtype, f"'{name}': '{key}'") for key, value in state.items() if _is_read_key(key)}
+    return _Unwrapped(read, container, frozenset(state))
+
+
+def _strip_prefix(key: str) -> str:
+    for prefix in PREFIXES_TO_STRIP:
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
+def _is_read_key(key: str) -> bool:
+    """The tensors the parser reads: fusers, position net, downsampler, first conv, and what could be CLIP-L's
+    text projection (image_projection.py's keys, under any prefix)."""
+    return (key.startswith(READ_PREFIXES) or FUSER_KEY.match(key) is not None
+            or any(key == suffix or key.endswith("." + suffix) for suffix, _ in PROJECTION_KEYS))
 
 
 def _is_base_unet_key(key: str) -> bool:
@@ -243,6 +275,7 @@ def _is_base_unet_key(key: str) -> bool:
 
 
 def _under(state: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors under `prefix`, keys relative to it."""
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 

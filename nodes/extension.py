@@ -5,6 +5,7 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from .apply_node import GligenApply
+from .convert_node import GligenConvertToAdapter
 from .inpaint_image_node import GligenInpaintImage
 from .loader_node import GligenLoader
 from .map_encode_node import GligenMapEncode
@@ -16,4 +17,4 @@ from .text_box_encode_node import GligenTextBoxEncode
 class GligenSuiteExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return [GligenLoader, GligenTextBoxEncode, GligenPoseEncode, GligenMapEncode, GligenInpaintImage,
-                GligenSchedule, GligenApply]
+                GligenSchedule, GligenApply, GligenConvertToAdapter]
