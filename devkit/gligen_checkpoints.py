@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from safetensors.torch import save_file
@@ -51,36 +52,57 @@ def _random(shape: tuple[int, ...], key: str, gen: torch.Generator) -> torch.Ten
     return torch.randn(shape, generator=gen) / max(fan_in, 1) ** 0.5
 
 
-def text_box_state_dict(blocks: list[tuple[str, int]] = SD15_BLOCKS, *, seed: int = 0,
+Block = tuple[str, int] | tuple[str, int, int]  # (LDM SpatialTransformer name, query width[, depth: 1])
+KeyLayout = Literal["ldm", "diffusers"]
+
+
+def text_box_state_dict(blocks: Sequence[Block] = SD15_BLOCKS, *, seed: int = 0,
                         context_dim: int = 768, phrase_dim: int = 768,
-                        dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
-    """ComfyUI-pruned layout: `<block>.transformer_blocks.0.fuser.*` + `position_net.*`."""
+                        dtype: torch.dtype = torch.float32, key_layout: KeyLayout = "ldm",
+                        num_res_blocks: int = 2) -> dict[str, torch.Tensor]:
+    """A fuser for every transformer block of `blocks` + a text-box `position_net.*`.
+
+    key_layout "ldm": ComfyUI's pruned layout (`<block>.transformer_blocks.<t>.fuser.*`); "diffusers": a gated
+    UNet's names (`down_blocks.<l>.attentions.<i>.transformer_blocks.<t>.fuser.*`, as GLIGEN-XL and IGLIGEN
+    publish them) for a UNet with `num_res_blocks` res blocks per level."""
     gen = torch.Generator().manual_seed(seed)
     state: dict[str, torch.Tensor] = {}
-    for block, query_dim in blocks:
-        for key, shape in fuser_shapes(query_dim, context_dim).items():
-            state[f"{block}.transformer_blocks.0.fuser.{key}"] = _random(shape, key, gen).to(dtype)
+    for block, query_dim, depth in with_depths(blocks):
+        for t in range(depth):
+            for key, shape in fuser_shapes(query_dim, context_dim).items():
+                state[f"{block}.transformer_blocks.{t}.fuser.{key}"] = _random(shape, key, gen).to(dtype)
     for key, shape in text_box_position_net_shapes(phrase_dim, context_dim).items():
         state[f"position_net.{key}"] = _random(shape, key, gen).to(dtype)
+    if key_layout == "diffusers":
+        return to_diffusers_layout(state, num_res_blocks)
+    if key_layout != "ldm":
+        raise ValueError(f"key_layout {key_layout!r}: choose 'ldm' or 'diffusers'")
     return state
 
 
-def ldm_to_diffusers_block(block: str) -> str:
-    """SD1.x block names, official -> diffusers (ComfyUI's comfy/utils.py unet_to_diffusers)."""
+def with_depths(blocks: Sequence[Block]) -> list[tuple[str, int, int]]:
+    """(name, query width, depth) for each block; a (name, width) pair is one of depth 1."""
+    return [(block[0], block[1], block[2] if len(block) == 3 else 1) for block in blocks]
+
+
+def ldm_to_diffusers_block(block: str, num_res_blocks: int = 2) -> str:
+    """SpatialTransformer names, official -> diffusers (ComfyUI's comfy/utils.py unet_to_diffusers), for a UNet
+    with `num_res_blocks` res blocks per level: a level has that many input blocks plus a downsampler, and one
+    output block more."""
     if block == "middle_block.1":
         return "mid_block.attentions.0"
     section, index, _ = block.split(".")
-    i = int(index)
+    i, span = int(index), num_res_blocks + 1
     if section == "input_blocks":
-        return f"down_blocks.{(i - 1) // 3}.attentions.{(i - 1) % 3}"
-    return f"up_blocks.{i // 3}.attentions.{i % 3}"
+        return f"down_blocks.{(i - 1) // span}.attentions.{(i - 1) % span}"
+    return f"up_blocks.{i // span}.attentions.{i % span}"
 
 
-def to_diffusers_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def to_diffusers_layout(state: dict[str, torch.Tensor], num_res_blocks: int = 2) -> dict[str, torch.Tensor]:
     out = {}
     for key, value in state.items():
         m = re.match(r"^(.+?)\.(transformer_blocks\..*)$", key)
-        out[f"{ldm_to_diffusers_block(m[1])}.{m[2]}" if m and ".fuser." in key else key] = value
+        out[f"{ldm_to_diffusers_block(m[1], num_res_blocks)}.{m[2]}" if m and ".fuser." in key else key] = value
     return out
 
 
@@ -101,7 +123,7 @@ def write_safetensors(state: dict[str, torch.Tensor], path: Path) -> Path:
     return path
 
 
-def variant_state_dict(blocks: list[tuple[str, int]], variant: str, *, seed: int = 0,
+def variant_state_dict(blocks: Sequence[Block], variant: str, *, seed: int = 0,
                        inpainting: bool = False) -> dict[str, torch.Tensor]:
     """Fusers for `blocks` plus a random position net of `variant` (any Variant value: "text-box", "keypoint",
     "canny", ...); spatial-map variants also get their downsampler and widened first conv
@@ -162,10 +184,18 @@ def stand_in_kind(name: str) -> str:
     return variant_for_file_name(name) + ("+inpainting" if "inpaint" in name.lower() else "")
 
 
-def stand_in_state_dict(kind: str, blocks: list[tuple[str, int]], seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random weights for a stand_in_kind()."""
+def stand_in_state_dict(kind: str, blocks: Sequence[Block], seed: int = 0, *, context_dim: int = 768,
+                        phrase_dim: int = 768, key_layout: KeyLayout = "ldm", num_res_blocks: int = 2,
+                        dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """Random weights for a stand_in_kind(). Other widths than SD1's (768), the diffusers layout or another dtype
+    exist for text-box files only, as published for SD2.1 (IGLIGEN) and SDXL (GLIGEN-XL)."""
     variant, _, inpainting = kind.partition("+")
-    return variant_state_dict(blocks, variant, seed=seed, inpainting=bool(inpainting))
+    if (context_dim, phrase_dim, key_layout, dtype) == (768, 768, "ldm", torch.float32):
+        return variant_state_dict(blocks, variant, seed=seed, inpainting=bool(inpainting))
+    if kind != "text-box":
+        raise ValueError(f"no {kind} GLIGEN files exist for context {context_dim}: only text-box ones")
+    return text_box_state_dict(blocks, seed=seed, context_dim=context_dim, phrase_dim=phrase_dim, dtype=dtype,
+                               key_layout=key_layout, num_res_blocks=num_res_blocks)
 
 
 # The authors' training configs (gligen/GLIGEN configs/*.yaml) per variant: yaml file, module stem of its

@@ -26,6 +26,8 @@ eps with std ~0.6 and CLIP gives std-1 conds that depend on the prompt). TAESD: 
 normal(0, 1/sqrt(fan_in)) weights and zero biases, so decoded images depend on the latent and are
 mostly inside [0, 1] (at 0.02 every conv shrinks the signal and the image is a constant black).
 Building imports ComfyUI (see `devkit.comfy_host.import_comfy`); files are cached by `devkit.file_cache`.
+The layout pieces (UNetLayout, UNetFamily, unet_entries, taesd_entries, materialize) also build the SD2 and
+SDXL stand-ins (devkit/sd2_sdxl_checkpoints.py).
 """
 
 from __future__ import annotations
@@ -55,11 +57,15 @@ CONTEXT_DIM = 768
 
 @dataclass(frozen=True)
 class UNetLayout:
-    """The SD1-family UNet knobs that vary between the full and the tiny test model."""
+    """The UNet knobs that vary between the full and the reduced test models (of any family, see UNetFamily).
+
+    attention: per level, the depth of the SpatialTransformer after each of its res blocks (and output blocks):
+    False / True for SD1 / SD2's none / depth 1, a number for deeper ones (SDXL: 0, 2, 10).
+    """
 
     channel_mult: tuple[int, ...]
     num_res_blocks: int
-    attention: tuple[bool, ...]  # a depth-1 SpatialTransformer after each res block of that level
+    attention: tuple[int, ...]
 
     @property
     def input_depths(self) -> list[int]:
@@ -70,6 +76,25 @@ class UNetLayout:
     def output_depths(self) -> list[int]:
         """Transformer depth per output block, in forward order (output_blocks.0 first)."""
         return [int(a) for a in reversed(self.attention) for _ in range(self.num_res_blocks + 1)]
+
+    @property
+    def middle_depth(self) -> int:
+        """The middle block's transformer depth: the last level's (SDXL: 10), at least 1 (SD1 / SD2)."""
+        return int(self.attention[-1]) or 1
+
+
+@dataclass(frozen=True)
+class UNetFamily:
+    """What ComfyUI's model detection reads to tell a UNet's family (comfy/supported_models.py `unet_config`),
+    and the class it must pick. Everything else (channel_mult, res blocks, depths) is the UNetLayout's."""
+
+    model_class: str  # the comfy.supported_models class, e.g. "SD15"
+    context_dim: int
+    linear_transformers: bool  # use_linear_in_transformer
+    adm_in_channels: int | None = None  # the label_emb input (SDXL: pooled text + size embeddings)
+
+
+SD15_FAMILY = UNetFamily("SD15", CONTEXT_DIM, linear_transformers=False)
 
 
 FULL_LAYOUT = UNetLayout(channel_mult=(1, 2, 4, 4), num_res_blocks=2, attention=(True, True, True, False))
@@ -88,14 +113,14 @@ def sd15_unet_config(tiny: bool) -> dict:
     return layout_unet_config(sd15_layout(tiny))
 
 
-def layout_unet_config(layout: UNetLayout) -> dict:
-    """The UNet config ComfyUI's `detect_unet_config` reports for a file built with `layout`."""
-    return {
+def layout_unet_config(layout: UNetLayout, family: UNetFamily = SD15_FAMILY) -> dict:
+    """The UNet config ComfyUI's `detect_unet_config` reports for a `family` file built with `layout`."""
+    config = {
         "use_checkpoint": False,
         "image_size": 32,
         "use_spatial_transformer": True,
         "legacy": False,
-        "adm_in_channels": None,
+        "adm_in_channels": family.adm_in_channels,
         "in_channels": 4,
         "out_channels": 4,
         "model_channels": MODEL_CHANNELS,
@@ -104,12 +129,15 @@ def layout_unet_config(layout: UNetLayout) -> dict:
         # detection lists output blocks last-first; UNetModel pops them from the end
         "transformer_depth_output": layout.output_depths[::-1],
         "channel_mult": list(layout.channel_mult),
-        "transformer_depth_middle": 1,
-        "use_linear_in_transformer": False,
-        "context_dim": CONTEXT_DIM,
+        "transformer_depth_middle": layout.middle_depth,
+        "use_linear_in_transformer": family.linear_transformers,
+        "context_dim": family.context_dim,
         "use_temporal_resblock": False,
         "use_temporal_attention": False,
     }
+    if family.adm_in_channels is not None:
+        config["num_classes"] = "sequential"
+    return config
 
 
 def sd15_transformer_blocks(tiny: bool) -> list[tuple[str, int]]:
@@ -119,21 +147,27 @@ def sd15_transformer_blocks(tiny: bool) -> list[tuple[str, int]]:
 
 def layout_transformer_blocks(layout: UNetLayout) -> list[tuple[str, int]]:
     """The SpatialTransformer blocks of a `layout` UNet in forward order: (LDM block name, query channels)."""
-    blocks: list[tuple[str, int]] = []
+    return [(name, width) for name, width, _ in layout_spatial_transformers(layout)]
+
+
+def layout_spatial_transformers(layout: UNetLayout) -> list[tuple[str, int, int]]:
+    """The SpatialTransformers of a `layout` UNet in forward order: (LDM block name, query channels, depth)."""
+    blocks: list[tuple[str, int, int]] = []
     index = 1  # input_blocks.0 is the input conv
     for level, mult in enumerate(layout.channel_mult):
         for _ in range(layout.num_res_blocks):
             if layout.attention[level]:
-                blocks.append((f"input_blocks.{index}.1", MODEL_CHANNELS * mult))
+                blocks.append((f"input_blocks.{index}.1", MODEL_CHANNELS * mult, int(layout.attention[level])))
             index += 1
         if level != len(layout.channel_mult) - 1:
             index += 1  # downsample
-    blocks.append(("middle_block.1", MODEL_CHANNELS * layout.channel_mult[-1]))
+    blocks.append(("middle_block.1", MODEL_CHANNELS * layout.channel_mult[-1], layout.middle_depth))
     index = 0
     for level in reversed(range(len(layout.channel_mult))):
         for _ in range(layout.num_res_blocks + 1):
             if layout.attention[level]:
-                blocks.append((f"output_blocks.{index}.1", MODEL_CHANNELS * layout.channel_mult[level]))
+                blocks.append((f"output_blocks.{index}.1", MODEL_CHANNELS * layout.channel_mult[level],
+                               int(layout.attention[level])))
             index += 1
     return blocks
 
@@ -172,16 +206,16 @@ def _unet_module(tiny: bool) -> torch.nn.Module:
     return _layout_unet_module(sd15_layout(tiny))
 
 
-def _layout_unet_module(layout: UNetLayout) -> torch.nn.Module:
-    """ComfyUI's UNetModel for `layout`, on the meta device, configured as ComfyUI would."""
+def _layout_unet_module(layout: UNetLayout, family: UNetFamily = SD15_FAMILY) -> torch.nn.Module:
+    """ComfyUI's UNetModel for a `family` UNet with `layout`, on the meta device, configured as ComfyUI would."""
     import_comfy()
     import comfy.model_detection
     import comfy.ops
     from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
-    model_config = comfy.model_detection.model_config_from_unet_config(layout_unet_config(layout))
-    if type(model_config).__name__ != "SD15":
-        raise AssertionError(f"layout is detected as {type(model_config).__name__}, not SD15")
+    model_config = comfy.model_detection.model_config_from_unet_config(layout_unet_config(layout, family))
+    if type(model_config).__name__ != family.model_class:
+        raise AssertionError(f"layout is detected as {type(model_config).__name__}, not {family.model_class}")
     with torch.device("meta"):
         return UNetModel(**model_config.unet_config, operations=comfy.ops.disable_weight_init)
 
@@ -213,13 +247,16 @@ def _check_unet(sd: Mapping[str, torch.Tensor], tiny: bool) -> None:
     _check_layout_unet(sd, sd15_layout(tiny))
 
 
-def _check_layout_unet(sd: Mapping[str, torch.Tensor], layout: UNetLayout) -> None:
-    """Fail early if ComfyUI would not detect the UNet part as SD15 with `layout`."""
+def _check_layout_unet(sd: Mapping[str, torch.Tensor], layout: UNetLayout, family: UNetFamily = SD15_FAMILY) -> None:
+    """Fail early if ComfyUI would not detect the UNet part as `family` (its model class) with `layout`."""
     import comfy.model_detection
 
     detected = comfy.model_detection.detect_unet_config(sd, UNET_PREFIX)
-    if detected != layout_unet_config(layout):
-        raise AssertionError(f"ComfyUI detects {detected}, expected {layout_unet_config(layout)}")
+    if detected != layout_unet_config(layout, family):
+        raise AssertionError(f"ComfyUI detects {detected}, expected {layout_unet_config(layout, family)}")
+    model_config = comfy.model_detection.model_config_from_unet_config(detected, sd)
+    if type(model_config).__name__ != family.model_class:
+        raise AssertionError(f"ComfyUI takes the UNet for {type(model_config).__name__}, not {family.model_class}")
     names = sorted(k[len(UNET_PREFIX) : -len(".proj_in.weight")] for k in sd if k.endswith(".proj_in.weight"))
     if names != sorted(name for name, _ in layout_transformer_blocks(layout)):
         raise AssertionError(f"SpatialTransformers in the UNet {names} != layout_transformer_blocks({layout})")
@@ -250,25 +287,46 @@ def build_layout_state_dict(
     only: Callable[[str], bool] | None = None,
 ) -> dict[str, torch.Tensor]:
     """build_sd15_state_dict for any SD15-detected `layout` (the same CLIP-L and TAESD)."""
-    entries: list[tuple[str, torch.Tensor, Init, torch.dtype]] = []
-    entries += [(UNET_PREFIX + k, m, i, dtype) for k, m, i in _meta_tensors(_layout_unet_module(layout))]
-    _check_layout_unet({name: meta for name, meta, _, _ in entries}, layout)
+    entries = unet_entries(layout, SD15_FAMILY, dtype)
     for key, meta, init in _meta_tensors(_clip_module()):
         # text_projection and logit_scale are absent from SD1 checkpoints and unused by ComfyUI's SD1 CLIP
         if key.startswith("clip_l.transformer.text_model."):
             entries.append((CLIP_PREFIX + key.removeprefix("clip_l."), meta, init, clip_dtype))
-    for key, meta, init in _meta_tensors(_vae_module(), fan_in_init=True):
-        if key.startswith("taesd_"):
-            entries.append((VAE_PREFIX + key, meta, init, dtype))
+    entries += taesd_entries(dtype)
+    return materialize(entries, seed, only) | taesd_scaling(SD15_VAE_SCALE)
 
+
+Entry = tuple[str, torch.Tensor, Init, torch.dtype]  # (checkpoint key, meta tensor, init, dtype)
+
+
+def unet_entries(layout: UNetLayout, family: UNetFamily, dtype: torch.dtype) -> list[Entry]:
+    """The checkpoint's UNet tensors (`model.diffusion_model.*`), still unbuilt; fails unless ComfyUI detects them
+    as `family` with `layout`."""
+    entries = [(UNET_PREFIX + k, m, i, dtype) for k, m, i in _meta_tensors(_layout_unet_module(layout, family))]
+    _check_layout_unet({name: meta for name, meta, _, _ in entries}, layout, family)
+    return entries
+
+
+def taesd_entries(dtype: torch.dtype) -> list[Entry]:
+    """The checkpoint's TAESD tensors (`first_stage_model.taesd_encoder.*` / `taesd_decoder.*`), still unbuilt."""
+    return [(VAE_PREFIX + key, meta, init, dtype) for key, meta, init in _meta_tensors(_vae_module(), fan_in_init=True)
+            if key.startswith("taesd_")]
+
+
+def taesd_scaling(scale: float) -> dict[str, torch.Tensor]:
+    """`vae_scale` / `vae_shift` of a checkpoint's TAESD: the latent format's scale (what ComfyUI's own TAESD
+    loader sets: 0.18215 for SD1 / SD2's taesd, 0.13025 for SDXL's taesdxl; without it, it warns)."""
+    return {VAE_PREFIX + "vae_scale": torch.tensor(scale), VAE_PREFIX + "vae_shift": torch.tensor(0.0)}
+
+
+def materialize(entries: list[Entry], seed: int, only: Callable[[str], bool] | None = None) -> dict[str, torch.Tensor]:
+    """The entries' tensors, each seeded by seed and its key; keys `only` rejects stay meta tensors."""
     sd: dict[str, torch.Tensor] = {}
     for name, meta, init, tensor_dtype in entries:
         if only is None or only(name):
             sd[name] = _init_tensor(name, meta, init, seed, tensor_dtype)
         else:
             sd[name] = torch.empty(meta.shape, dtype=tensor_dtype, device="meta")
-    sd[VAE_PREFIX + "vae_scale"] = torch.tensor(SD15_VAE_SCALE)
-    sd[VAE_PREFIX + "vae_shift"] = torch.tensor(0.0)
     return sd
 
 

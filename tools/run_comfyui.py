@@ -2,8 +2,9 @@
 
 Before it starts, it lists per example workflow (example_workflows/*.json) the model files the workflow's
 loader widgets name and whether ComfyUI will find each; with `--stand-ins` it writes random-weight stand-ins
-for the missing ones (small by default, `--stand-ins=full` for full-size SD1.5 ones) and a stand-in picture for
-each Load Image picture missing from ComfyUI's input folder (never over a file that is there). ComfyUI's stderr is
+for the missing ones (small by default, `--stand-ins=full` for full-size ones; SD1.5, SD2.1 or SDXL as each file's
+name says) and a stand-in picture for each Load Image picture missing from ComfyUI's input folder (never over a
+file that is there). ComfyUI's stderr is
 passed through, except the known block of tracebacks about its audio nodes and torchaudio, which is replaced
 by one line.
 """
@@ -25,6 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # appended, never inserted: see the `nodes` rule in devkit/__init__.py
 
 from devkit.gligen_checkpoints import stand_in_kind  # noqa: E402
+from devkit.sd2_sdxl_checkpoints import base_for_file_name  # noqa: E402
 from devkit.workflow_files import (  # noqa: E402
     FOLDER_ALIASES,
     INPUT,
@@ -48,6 +50,16 @@ OFFICIAL_REPOS = {
 PRUNED_REPO = "comfyanonymous/GLIGEN_pruned_safetensors"  # ComfyUI's pruned text-box files
 CHECKPOINT_SOURCE = "an SD1.x checkpoint, e.g. Hugging Face stable-diffusion-v1-5/stable-diffusion-v1-5 " \
                     "v1-5-pruned-emaonly.safetensors"
+# base_for_file_name -> where its checkpoint comes from
+CHECKPOINT_SOURCES = {
+    "sd15": CHECKPOINT_SOURCE,
+    "sd2": "an SD 2.1-base checkpoint (512 px, eps), e.g. Hugging Face stabilityai/stable-diffusion-2-1-base "
+           "v2-1_512-ema-pruned.safetensors",
+    "sdxl": "an SDXL checkpoint, e.g. Hugging Face stabilityai/stable-diffusion-xl-base-1.0 sd_xl_base_1.0.safetensors",
+}
+# GLIGEN files for SD2.1 (IGLIGEN) and SDXL (GLIGEN-XL): the unet folder of a diffusers pipeline repo
+ADAPTER_REPOS = {"sd2": "longlian/igligen-sd2.1-v1.0", "sdxl": "jiuntian/gligen-xl-1024"}
+CONVERTER = "GLIGEN Convert to Adapter (Suite)"
 CLIP_VISION_SOURCE = "Hugging Face openai/clip-vit-large-patch14 model.safetensors"
 STAND_IN_BANNER = ("*** Random-weight stand-ins ({size}, in {folder}) are active: random-weight stand-in: images "
                    "will be noise. The GLIGEN Loader node says so in the page too. ***")
@@ -60,9 +72,15 @@ def real_source(file: ModelFile) -> str:
             return "an ADE20K class-index map of yours (grey values 0..150): choose it in the Load Image node"
         return "any picture of yours: choose it in the Load Image node"
     if file.folder == "checkpoints":
-        return CHECKPOINT_SOURCE
+        return CHECKPOINT_SOURCES[base_for_file_name(file.name)]
     if file.folder == "clip_vision":
         return f"{CLIP_VISION_SOURCE}, renamed to {file.name}"
+    if file.folder == "gligen" and base_for_file_name(file.name) in ADAPTER_REPOS:
+        repo = ADAPTER_REPOS[base_for_file_name(file.name)]
+        repo = repo.replace("-1024", "-512") if "512" in file.name else repo
+        folder = file.name.rsplit(".", 1)[0]
+        return (f"the unet folder of Hugging Face {repo}: put it in models/gligen/{folder}/unet/ and run {CONVERTER} "
+                f"on it, which writes {file.name}")
     if file.folder == "gligen":
         repo = f"gligen/{OFFICIAL_REPOS[stand_in_kind(file.name)]}"
         if "pruned" in file.name.lower():
@@ -314,8 +332,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     parser.add_argument("--stand-ins", nargs="?", const="small", choices=STAND_IN_SIZES, default=None,
                         help="random-weight stand-ins for the files the example workflows name (the images are "
                              "noise): 'small' (default: a fast reduced SD1.5, about 30 s per example on 2 CPU "
-                             "cores) or 'full' "
-                             "(full-size SD1.5 and 16-fuser GLIGEN files, for benchmarking; about 7 GB)")
+                             "cores, and reduced SD2.1 and SDXL for their examples) or 'full' "
+                             "(full-size SD1.5 and SD2.1 and their 16-fuser GLIGEN files, for benchmarking; about "
+                             "10 GB; no full-size SDXL: its example's files stay missing)")
     parser.add_argument("--dev-dir", type=Path, default=ROOT / ".host",
                         help="where the run's own files go: extra_model_paths.yaml, custom_nodes link, stand_ins/")
     return parser.parse_known_args(argv)

@@ -6,10 +6,16 @@ Two sizes, each in its own folder under `.host/stand_ins/` (never in models/), s
   512 px and 25 steps in about half a minute on 2 CPU cores) and GLIGEN files whose fusers fit it;
 - `full`: full-size SD1.5 (859.5 M UNet) and 16-fuser GLIGEN files shaped like the published ones, for
   benchmarking (about 1.9 GB + 0.8 GB per GLIGEN file).
+The base model follows the file's name (devkit's base_for_file_name): "xl" gets an SDXL, "v2" / "sd2" an SD2.1,
+anything else SD1.5, and a GLIGEN file fusers for that family's stand-in UNet (SDXL: 70 fusers, context 2048;
+SD2: context 1024; both in the diffusers layout, fp16, as published). Small SDXL / SD2 are reduced UNets that
+ComfyUI detects as SDXL / SD20 (devkit/sd2_sdxl_checkpoints.py: 282.9 M and 37.3 M UNet parameters, their full
+text encoders, TAESD); full SD2 is SD2.1-base's layout. There is no full-size SDXL (a 2.57 B UNet and a 1.81 B
+GLIGEN-XL file need about 9 GB of memory to build): `full` skips SDXL files, saying so (SKIPPED_NOTE).
 Every file carries `"stand_in": ...` in its safetensors metadata (the GLIGEN Loader reports it in the UI) and
-produces noise, not pictures. Small checkpoints and GLIGEN files also carry `"stand_in_unet"` (the UNet layout):
-one without the current value (written before the layout changed) is written again. The builders are the dev
-kit's (devkit/).
+produces noise, not pictures. Small checkpoints and GLIGEN files also carry `"stand_in_unet"` (the UNet layout,
+with its family unless SD1.5): one without the current value (written before the layout changed) is written
+again. The builders are the dev kit's (devkit/).
 
 Pictures: write_stand_in_pictures puts a random picture (an ADE20K class-index map for a "semantic" / "ade20k"
 name) under each Load Image name missing from ComfyUI's input folder, never over a file that is there; it is a
@@ -34,39 +40,41 @@ if str(ROOT) not in sys.path:
 
 from devkit.browser_page import stand_in_picture  # noqa: E402
 from devkit.clip_vision_checkpoints import cached_vit_l14_file  # noqa: E402
-from devkit.gligen_checkpoints import stand_in_kind, stand_in_state_dict  # noqa: E402
-from devkit.sd15_checkpoints import (  # noqa: E402
-    STAND_IN_LAYOUT,
-    cached_sd15_checkpoint,
-    cached_stand_in_checkpoint,
-    sd15_transformer_blocks,
-    stand_in_transformer_blocks,
-)
+from devkit.gligen_checkpoints import stand_in_kind  # noqa: E402
+from devkit.sd2_sdxl_checkpoints import StandInModel, base_for_file_name, stand_in_model  # noqa: E402
 
 STAND_IN_ROOT = ROOT / ".host" / "stand_ins"
 SIZES = ("small", "full")
 STAND_IN_FOLDERS = ("checkpoints", "gligen", "clip_vision")  # the models/<folder>s a stand-in can be made for
 PICTURE_MARK = "stand_in"  # the PNG text chunk a stand-in picture carries (tools/run_comfyui.py reads it)
 PICTURE_NOTE = "random picture: for trying the graph, choose a picture of yours in the Load Image node"
+SKIPPED_NOTE = ("stand_ins: no full-size SDXL stand-in for {name}: a 2.57 B UNet and a 1.81 B GLIGEN-XL file "
+                "need about 9 GB of memory to build. It stays missing; the small stand-ins (--stand-ins) have a "
+                "reduced SDXL.")
 
 
-def stand_in_metadata(size: str, kind: str) -> dict[str, str]:
-    """The safetensors metadata a stand-in of `size` for models/<kind> carries (small checkpoints and GLIGEN files:
-    also the layout of the UNet they are, or are shaped, for)."""
+def base_model(name: str, size: str) -> StandInModel | None:
+    """The stand-in base model of `size` a checkpoint or GLIGEN file named `name` is (or is shaped) for, by the
+    name (devkit's base_for_file_name); None where there is none of that size (full-size SDXL)."""
+    return stand_in_model(base_for_file_name(name), size)
+
+
+def stand_in_metadata(size: str, kind: str, name: str = "") -> dict[str, str]:
+    """The safetensors metadata a stand-in of `size` for models/<kind>/<name> carries (small checkpoints and GLIGEN
+    files: also the layout of the UNet they are, or are shaped, for)."""
     metadata = {"stand_in": f"random weights ({size}): for trying the graph, not for images"}
-    if size == "small" and kind in ("checkpoints", "gligen"):
-        metadata["stand_in_unet"] = repr(STAND_IN_LAYOUT)
+    model = base_model(name, size)
+    if size == "small" and kind in ("checkpoints", "gligen") and model is not None:
+        metadata["stand_in_unet"] = model.unet_label
     return metadata
 
 
-def transformer_blocks(size: str) -> list[tuple[str, int]]:
-    """The transformer blocks (LDM name, query width) of the `size` stand-in SD1.5's UNet."""
-    return stand_in_transformer_blocks() if size == "small" else sd15_transformer_blocks(False)
-
-
-def checkpoint_source(size: str) -> Path:
-    """The cached random-weight SD1.5 file the `size` checkpoint stand-ins are copies of."""
-    return cached_stand_in_checkpoint() if size == "small" else cached_sd15_checkpoint(tiny=False)
+def checkpoint_source(size: str, name: str = "") -> Path:
+    """The cached random-weight checkpoint the `size` stand-ins for a checkpoint named `name` are copies of."""
+    model = base_model(name, size)
+    if model is None:
+        raise ValueError(SKIPPED_NOTE.format(name=name))
+    return model.checkpoint()
 
 
 def stand_in_dir(size: str, root: Path = STAND_IN_ROOT) -> Path:
@@ -78,8 +86,11 @@ def stand_in_dir(size: str, root: Path = STAND_IN_ROOT) -> Path:
 
 def gligen_stand_in(name: str, size: str) -> dict[str, torch.Tensor]:
     """Random GLIGEN weights of the kind a file named `name` is (devkit's stand_in_kind: text-box, keypoint,
-    canny, ..., +inpainting), with fusers for the transformer blocks of the `size` SD1.5."""
-    return stand_in_state_dict(stand_in_kind(name), transformer_blocks(size), seed=0)
+    canny, ..., +inpainting), with fusers for every transformer block of the `size` stand-in UNet of its base."""
+    model = base_model(name, size)
+    if model is None:
+        raise ValueError(SKIPPED_NOTE.format(name=name))
+    return model.gligen_state_dict(stand_in_kind(name), seed=0)
 
 
 def is_current(path: Path, metadata: dict[str, str]) -> bool:
@@ -103,11 +114,14 @@ def write_stand_ins(files: Iterable[tuple[str, str]], size: str = "small", root:
     folder = stand_in_dir(size, root)
     for kind, name in files:
         target = folder / kind / name
-        metadata = stand_in_metadata(size, kind)
+        metadata = stand_in_metadata(size, kind, name)
         if kind not in STAND_IN_FOLDERS or (target.is_file() and is_current(target, metadata)):
             continue
+        if kind in ("checkpoints", "gligen") and base_model(name, size) is None:
+            print(SKIPPED_NOTE.format(name=f"{kind}/{name}"), flush=True)
+            continue
         if kind == "checkpoints":
-            write = _copy_with_metadata(checkpoint_source(size), metadata)
+            write = _copy_with_metadata(checkpoint_source(size, name), metadata)
         elif kind == "clip_vision":  # ViT-L/14 has one size; it also carries CLIP-L's text projection
             write = _copy_with_metadata(cached_vit_l14_file(), metadata)
         else:  # safetensors content even under a .bin name: the loader reads by content

@@ -2,7 +2,8 @@
 folder and dev folder. What it prints (the per-example file list, the stand-in banner, ComfyUI's torchaudio
 block as one line), and the text-box example as saved (512 px, 25 steps) on the small stand-ins: the fast UNet
 (no transformer at the 64x64 level), detected as SD15, whose GLIGEN Loader tells the page that the images will
-be noise."""
+be noise. The SD2.1 and SDXL examples run on their own small stand-ins (reduced SD20 / SDXL UNets, picked by the
+file names), with fewer steps (and SDXL at 256 px: the reduced SDXL still has SDXL's 70 transformer blocks)."""
 
 from __future__ import annotations
 
@@ -93,18 +94,31 @@ def test_the_output_lists_each_examples_files_and_hides_only_the_torchaudio_bloc
     assert "ComfyUI version:" in out and "Import times for custom nodes:" in out and "gligen_suite" in out
 
 
-def test_the_small_stand_in_checkpoint_is_the_fast_sd15_layout(dev_run: DevRun) -> None:
+def stand_in_transformers(path: Path) -> tuple[str, set[str]]:
+    """A stand-in checkpoint's stand_in_unet label and its SpatialTransformers."""
     from safetensors import safe_open
 
+    with safe_open(str(path), "pt") as f:
+        return f.metadata()["stand_in_unet"], {k[len("model.diffusion_model."):-len(".proj_in.weight")]
+                                               for k in f.keys() if k.endswith(".proj_in.weight")}
+
+
+def test_the_small_stand_in_checkpoints_are_the_fast_sd15_and_the_reduced_sd2_and_sdxl(dev_run: DevRun) -> None:
+    from devkit.sd2_sdxl_checkpoints import base_for_file_name, stand_in_model
     from devkit.sd15_checkpoints import STAND_IN_LAYOUT, stand_in_transformer_blocks
 
-    (checkpoint,) = (dev_run.root / "dev" / "stand_ins" / "small" / "checkpoints").iterdir()
-    with safe_open(str(checkpoint), "pt") as f:
-        assert f.metadata()["stand_in_unet"] == repr(STAND_IN_LAYOUT)
-        transformers = {k[len("model.diffusion_model."):-len(".proj_in.weight")] for k in f.keys()
-                        if k.endswith(".proj_in.weight")}
+    checkpoints = {base_for_file_name(p.name): p
+                   for p in (dev_run.root / "dev" / "stand_ins" / "small" / "checkpoints").iterdir()}
+    assert sorted(checkpoints) == ["sd15", "sd2", "sdxl"]
+    label, transformers = stand_in_transformers(checkpoints["sd15"])
+    assert label == repr(STAND_IN_LAYOUT)
     assert transformers == {name for name, _ in stand_in_transformer_blocks()}
     assert not transformers & {"input_blocks.1.1", "output_blocks.2.1", "output_blocks.3.1"}  # none at 64x64
+    for base in ("sd2", "sdxl"):
+        model = stand_in_model(base, "small")
+        assert stand_in_transformers(checkpoints[base]) == (model.unet_label,
+                                                            {name for name, _, _ in model.spatial_transformers})
+    assert stand_in_model("sdxl", "small").unet_label.startswith("SDXL UNetLayout(channel_mult=(1, 1, 1)")
 
 
 def test_the_text_box_example_runs_on_small_stand_ins_and_the_loader_says_noise(dev_run: DevRun) -> None:
@@ -128,3 +142,26 @@ def test_the_text_box_example_runs_on_small_stand_ins_and_the_loader_says_noise(
     info: dict[str, Any] = dev_run.object_info("GLIGENSuite_TextBoxEncode")["GLIGENSuite_TextBoxEncode"]
     default = info["input"]["required"]["layout"][1]["default"]
     assert json.loads(default)["objects"] == []  # a new node starts empty
+
+
+@pytest.mark.parametrize(("example", "gligen_name", "size", "steps"), [
+    ("GLIGEN SD2.1 phrases in boxes", "igligen-sd2.1.safetensors", 512, 4),
+    ("GLIGEN SDXL phrases in boxes", "gligen-xl-1024.safetensors", 256, 2),
+])
+def test_the_sd2_and_sdxl_examples_run_on_their_small_stand_ins(dev_run: DevRun, example: str, gligen_name: str,
+                                                                size: int, steps: int) -> None:
+    workflow = json.loads((REPO_ROOT / "example_workflows" / f"{example}.json").read_text(encoding="utf-8"))
+    api = ui_to_api(workflow, dev_run.object_info(), rng=random.Random(0))
+    for node in api.values():
+        if node["class_type"] == "EmptyLatentImage":
+            node["inputs"].update(width=size, height=size)
+        elif node["class_type"] == "KSampler":
+            assert node["inputs"]["steps"] == 25
+            node["inputs"]["steps"] = steps
+    start = time.monotonic()
+    history = dev_run.run(api, timeout=600)
+    seconds = time.monotonic() - start
+    assert history["status"]["status_str"] == "success", history["status"]
+    (loader,) = [nid for nid, node in api.items() if node["class_type"] == "GLIGENSuite_Loader"]
+    assert history["outputs"][loader]["text"] == [f"{gligen_name}: {NOISE}"]
+    print(f"{example}, {size} px, {steps} steps, small stand-ins: {seconds:.1f} s")

@@ -1,9 +1,11 @@
 """`./dev run` (tools/run_comfyui.py, tools/stand_ins.py), called directly: the per-example list of model
 files and whether each is there, where the real files come from (README.md's table), ComfyUI's torchaudio
-block kept out of the output without hiding other errors, and the small / full stand-ins."""
+block kept out of the output without hiding other errors, and the small / full stand-ins (SD1.5, SD2.1 or SDXL,
+as each file's name says)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import io
 import json
@@ -20,7 +22,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from devkit.comfy_host import REPO_ROOT
-from devkit.gligen_checkpoints import stand_in_kind
+from devkit.gligen_checkpoints import ldm_to_diffusers_block, stand_in_kind
+from devkit.sd2_sdxl_checkpoints import base_for_file_name, stand_in_model, stand_in_model_for
 from devkit.sd15_checkpoints import STAND_IN_LAYOUT, stand_in_transformer_blocks
 from devkit.workflow_files import INPUT, ModelFile, example_files, workflow_files
 
@@ -97,7 +100,9 @@ def test_the_report_says_per_example_what_is_present_missing_or_a_stand_in(tmp_p
             "diffusion_pytorch_model.bin, renamed to gligen-generation-depth.bin") in lines
     assert any(x.startswith("  gligen/gligen-generation-keypoint.bin: Hugging Face gligen/gligen-generation-keypoint")
                for x in lines)  # a stand-in is used: where the real one comes from is still said
-    assert not any(x.startswith("  checkpoints/") for x in lines)  # present: nothing to get
+    assert not any(x.startswith("  checkpoints/v1-5-pruned-emaonly") for x in lines)  # present: nothing to get
+    assert status("GLIGEN SDXL phrases in boxes", "checkpoints/sd_xl_base_1.0.safetensors") == "MISSING"
+    assert any(x.startswith("  checkpoints/sd_xl_base_1.0.safetensors: an SDXL checkpoint") for x in lines)
     assert "--stand-ins" not in report  # they are already on
 
 
@@ -213,32 +218,66 @@ def test_progress_bars_and_a_cut_off_traceback_are_not_swallowed() -> None:
 
 
 # ---- stand-ins ---------------------------------------------------------------------------------------
-def test_small_stand_ins_cover_every_file_the_examples_name_and_fit_the_fast_sd15(tmp_path: Path) -> None:
+def example_model_files() -> list[tuple[str, str]]:
+    """(models folder, name) of every model file the examples name that a stand-in is made for."""
     stand_ins = tool("stand_ins")
-    wanted = sorted({(f.folder, f.name) for files in example_files().values() for f in files
-                     if f.folder in stand_ins.STAND_IN_FOLDERS})
-    folder = stand_ins.write_stand_ins(wanted, "small", tmp_path)
-    assert folder == tmp_path / "small" != stand_ins.stand_in_dir("full", tmp_path)
+    return sorted({(f.folder, f.name) for files in example_files().values() for f in files
+                   if f.folder in stand_ins.STAND_IN_FOLDERS})
+
+
+@pytest.fixture(scope="module")
+def small_stand_ins(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small stand-ins of every file the examples name, written once for this module (the SDXL checkpoint
+    alone is 1.4 GB); tests read them and must not change them."""
+    return tool("stand_ins").write_stand_ins(example_model_files(), "small", tmp_path_factory.mktemp("stand_ins"))
+
+
+def test_each_example_names_a_checkpoint_and_gligen_file_of_one_base_model() -> None:
+    bases = {example: {base_for_file_name(f.name) for f in files if f.folder in ("checkpoints", "gligen")}
+             for example, files in example_files().items()}
+    assert bases == {example: {"sdxl" if "SDXL" in example else "sd2" if "SD2" in example else "sd15"}
+                     for example in bases}
+    assert {"GLIGEN SDXL phrases in boxes", "GLIGEN SD2.1 phrases in boxes"} <= set(bases)
+
+
+def test_small_stand_ins_cover_every_file_the_examples_name_and_fit_their_base_models(small_stand_ins: Path) -> None:
+    stand_ins = tool("stand_ins")
+    wanted = example_model_files()
+    folder = small_stand_ins
+    assert folder.name == "small" and folder != stand_ins.stand_in_dir("full", folder.parent)
     written = sorted((p.parent.name, p.name) for p in folder.rglob("*") if p.is_file())
     assert written == wanted  # nothing else: no partial files left
     kinds = {stand_in_kind(name) for kind, name in wanted if kind == "gligen"}
     assert kinds == {"text-box", "keypoint", "text-image-box", "depth", "canny", "semantic", "text-box+inpainting"}
     fast_blocks = {name for name, _ in stand_in_transformer_blocks()}
     assert fast_blocks == {"input_blocks.3.1", "middle_block.1", "output_blocks.0.1", "output_blocks.1.1"}
+    bases = {base_for_file_name(name) for kind, name in wanted if kind == "checkpoints"}
+    assert bases == {"sd15", "sd2", "sdxl"}
     for kind, name in wanted:
+        model = stand_in_model_for(name, "small")
+        assert model is not None
         with safe_open(str(folder / kind / name), "pt") as f:
             assert f.metadata()["stand_in"].startswith("random weights (small)"), name
-            assert f.metadata().get("stand_in_unet") == (repr(STAND_IN_LAYOUT) if kind != "clip_vision" else None)
+            assert f.metadata().get("stand_in_unet") == (model.unet_label if kind != "clip_vision" else None)
             keys = list(f.keys())
-            if kind == "checkpoints":
-                transformers = {k.removeprefix("model.diffusion_model.").removesuffix(".proj_in.weight")
-                                for k in keys if k.endswith(".proj_in.weight")}
+        depths = {block: depth for block, _, depth in model.spatial_transformers}
+        if kind == "checkpoints":
+            transformers = {k.removeprefix("model.diffusion_model.").removesuffix(".proj_in.weight")
+                            for k in keys if k.endswith(".proj_in.weight")}
+            assert transformers == set(depths), name
+            if model.base == "sd15":
                 assert transformers == fast_blocks  # none at the 64x64 level (input_blocks.1, output_blocks.2-3)
-            if kind == "gligen":
-                fused = {k.split(".transformer_blocks.")[0] for k in keys if ".fuser." in k}
-                assert fused == fast_blocks, name
+        if kind == "gligen":  # a fuser per transformer block; SD2 / SDXL in diffusers names, as published
+            fused = [k.split(".fuser.")[0] for k in keys if k.endswith(".fuser.linear.weight")]
+            if model.base == "sd15":
+                expected = {f"{block}.transformer_blocks.0" for block in depths}
+            else:
+                expected = {f"{ldm_to_diffusers_block(block, model.layout.num_res_blocks)}.transformer_blocks.{t}"
+                            for block, depth in depths.items() for t in range(depth)}
+            assert set(fused) == expected and len(fused) == len(model.transformer_blocks), name
+    assert len(stand_in_model("sdxl", "small").transformer_blocks) == 70
     mtimes = [p.stat().st_mtime_ns for p in sorted(folder.rglob("*"))]
-    stand_ins.write_stand_ins(wanted, "small", tmp_path)  # a second run writes nothing
+    stand_ins.write_stand_ins(wanted, "small", folder.parent)  # a second run writes nothing
     assert [p.stat().st_mtime_ns for p in sorted(folder.rglob("*"))] == mtimes
 
 
@@ -254,57 +293,98 @@ def test_small_stand_ins_of_an_older_layout_are_written_again(tmp_path: Path) ->
             name for name, _ in stand_in_transformer_blocks()}
 
 
-def test_comfyui_detects_the_small_stand_in_as_sd15_and_every_examples_gligen_file_fits_it(tmp_path: Path) -> None:
-    """Loaded as ComfyUI does: SD15 with no transformer at level 0; GLIGEN Apply's own fit check passes for the
-    GLIGEN file of every example (spatial maps and inpainting with their widened first conv)."""
+def test_comfyui_detects_each_small_stand_in_as_its_family_and_every_examples_gligen_file_fits_it(
+        small_stand_ins: Path) -> None:
+    """Loaded as ComfyUI does: the SD1.5 stand-in as SD15 with no transformer at level 0, the SD2.1 one as SD20, the
+    SDXL one as SDXL with 70 transformer blocks; GLIGEN Apply's own fit check passes for the GLIGEN file of every
+    example on its checkpoint's UNet (spatial maps and inpainting with their widened first conv)."""
     from devkit.comfy_host import import_comfy
 
-    stand_ins = tool("stand_ins")
-    wanted = sorted({(f.folder, f.name) for files in example_files().values() for f in files
-                     if f.folder in ("checkpoints", "gligen")})
-    folder = stand_ins.write_stand_ins(wanted, "small", tmp_path)
+    wanted = example_model_files()
+    folder = small_stand_ins
     import_comfy()
     import comfy.sd
     from gligen_suite.gligen_model.checkpoint import load_gligen_checkpoint
     from gligen_suite.nodes.patch.unet_blocks import check_fusers_fit, transformer_slots
 
-    (checkpoint,) = [name for kind, name in wanted if kind == "checkpoints"]
-    model = comfy.sd.load_checkpoint_guess_config(str(folder / "checkpoints" / checkpoint), output_vae=False,
-                                                  output_clip=False)[0]
-    assert type(model.model.model_config).__name__ == "SD15"
-    unet = model.model.diffusion_model
-    assert not any(hasattr(layer, "transformer_blocks") for block in unet.input_blocks[:3] for layer in block)
-    slots = transformer_slots(unet)
-    assert [(s.name, s.query_dim) for s in slots] == [(f"{n}.transformer_blocks.0", d)
-                                                        for n, d in stand_in_transformer_blocks()]
-    first_conv = unet.input_blocks[0][0].weight.shape
-    for kind, name in wanted:
-        if kind != "gligen":
-            continue
-        gligen = load_gligen_checkpoint(folder / kind / name)
-        check_fusers_fit(gligen.summary(), gligen.query_dims, gligen.context_dim, slots)  # raises if not
-        if gligen.first_conv is not None:  # spatial / inpainting: widened copy of the UNet's input conv
-            assert gligen.first_conv["weight"].shape[0] == first_conv[0], name
-            assert gligen.first_conv["weight"].shape[2:] == first_conv[2:], name
+    classes = {"sd15": "SD15", "sd2": "SD20", "sdxl": "SDXL"}
+    for checkpoint in [name for kind, name in wanted if kind == "checkpoints"]:
+        base = base_for_file_name(checkpoint)
+        model = comfy.sd.load_checkpoint_guess_config(str(folder / "checkpoints" / checkpoint), output_vae=False,
+                                                      output_clip=False)[0]
+        assert type(model.model.model_config).__name__ == classes[base]
+        unet = model.model.diffusion_model
+        slots = transformer_slots(unet)
+        assert [(s.name, s.query_dim) for s in slots] == stand_in_model(base, "small").transformer_blocks
+        if base == "sd15":
+            assert not any(hasattr(layer, "transformer_blocks") for block in unet.input_blocks[:3] for layer in block)
+            assert [(s.name, s.query_dim) for s in slots] == [(f"{n}.transformer_blocks.0", d)
+                                                                for n, d in stand_in_transformer_blocks()]
+        first_conv = unet.input_blocks[0][0].weight.shape
+        gligen_files = [name for kind, name in wanted if kind == "gligen" and base_for_file_name(name) == base]
+        assert gligen_files, checkpoint
+        for name in gligen_files:
+            gligen = load_gligen_checkpoint(folder / "gligen" / name)
+            check_fusers_fit(gligen.summary(), gligen.query_dims, gligen.context_dim, slots)  # raises if not
+            if gligen.first_conv is not None:  # spatial / inpainting: widened copy of the UNet's input conv
+                assert gligen.first_conv["weight"].shape[0] == first_conv[0], name
+                assert gligen.first_conv["weight"].shape[2:] == first_conv[2:], name
+        del model, unet, slots
 
 
-def test_full_stand_ins_use_the_full_sd15_and_16_fusers_in_their_own_folder(tmp_path: Path,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_stand_ins_are_full_size_in_their_own_folder_and_skip_sdxl_saying_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Full size: SD1.5 and SD2.1 checkpoints in their published layouts and 16-fuser GLIGEN files; no SDXL (the
+    files stay missing, and a line says why). The builders are faked: only what is asked for is checked."""
+    from devkit import sd2_sdxl_checkpoints
+
     stand_ins = tool("stand_ins")
     asked: list[Any] = []
     tiny_file = tmp_path / "base.safetensors"
     save_file({"w": torch.zeros(1)}, str(tiny_file))
-    monkeypatch.setattr(stand_ins, "cached_sd15_checkpoint", lambda tiny: asked.append(tiny) or tiny_file)
-    monkeypatch.setattr(stand_ins, "stand_in_state_dict",
-                        lambda kind, blocks, seed: asked.append((kind, len(blocks))) or {"w": torch.zeros(1)})
-    folder = stand_ins.write_stand_ins([("checkpoints", "a.safetensors"), ("gligen", "gligen-generation-depth.bin"),
-                                        ("input", "photo.png")], "full", tmp_path)
+
+    def faked(base: str, size: str) -> Any:
+        real = stand_in_model(base, size)
+        return None if real is None else dataclasses.replace(
+            real, checkpoint=lambda: asked.append((base, real.layout.channel_mult)) or tiny_file)
+
+    monkeypatch.setattr(stand_ins, "stand_in_model", faked)
+    monkeypatch.setattr(sd2_sdxl_checkpoints.StandInModel, "gligen_state_dict", lambda self, kind, seed=0: asked.append(
+        (self.base, kind, len(self.transformer_blocks))) or {"w": torch.zeros(1)})
+    files = [("checkpoints", "a.safetensors"), ("gligen", "gligen-generation-depth.bin"),
+             ("checkpoints", "v2-1_512-ema-pruned.safetensors"), ("gligen", "igligen-sd2.1.safetensors"),
+             ("checkpoints", "sd_xl_base_1.0.safetensors"), ("gligen", "gligen-xl-1024.safetensors"),
+             ("input", "photo.png")]
+    folder = stand_ins.write_stand_ins(files, "full", tmp_path)
     assert folder == tmp_path / "full"
-    assert asked == [False, ("depth", 16)]
+    assert asked == [("sd15", (1, 2, 4, 4)), ("sd15", "depth", 16), ("sd2", (1, 2, 4, 4)), ("sd2", "text-box", 16)]
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
-        "base.safetensors", "full/checkpoints/a.safetensors", "full/gligen/gligen-generation-depth.bin"]
+        "base.safetensors", "full/checkpoints/a.safetensors", "full/checkpoints/v2-1_512-ema-pruned.safetensors",
+        "full/gligen/gligen-generation-depth.bin", "full/gligen/igligen-sd2.1.safetensors"]
+    out = capsys.readouterr().out.splitlines()
+    for label in ("checkpoints/sd_xl_base_1.0.safetensors", "gligen/gligen-xl-1024.safetensors"):
+        assert stand_ins.SKIPPED_NOTE.format(name=label) in out
     with pytest.raises(ValueError, match="small"):
         stand_ins.stand_in_dir("medium")
+
+
+def test_the_sources_of_the_sdxl_and_sd2_files_are_their_repos_and_the_converter() -> None:
+    files = example_files()
+    sources = {f.label: run.real_source(f) for example in ("GLIGEN SDXL phrases in boxes",
+                                                           "GLIGEN SD2.1 phrases in boxes") for f in files[example]}
+    assert sources == {
+        "checkpoints/sd_xl_base_1.0.safetensors": "an SDXL checkpoint, e.g. Hugging Face "
+                                                  "stabilityai/stable-diffusion-xl-base-1.0 sd_xl_base_1.0.safetensors",
+        "gligen/gligen-xl-1024.safetensors": "the unet folder of Hugging Face jiuntian/gligen-xl-1024: put it in "
+                                             "models/gligen/gligen-xl-1024/unet/ and run GLIGEN Convert to Adapter "
+                                             "(Suite) on it, which writes gligen-xl-1024.safetensors",
+        "checkpoints/v2-1_512-ema-pruned.safetensors": "an SD 2.1-base checkpoint (512 px, eps), e.g. Hugging Face "
+                                                       "stabilityai/stable-diffusion-2-1-base "
+                                                       "v2-1_512-ema-pruned.safetensors",
+        "gligen/igligen-sd2.1.safetensors": "the unet folder of Hugging Face longlian/igligen-sd2.1-v1.0: put it in "
+                                            "models/gligen/igligen-sd2.1/unet/ and run GLIGEN Convert to Adapter "
+                                            "(Suite) on it, which writes igligen-sd2.1.safetensors",
+    }
 
 
 # ---- stand-in pictures for the Load Image nodes -----------------------------------------------------------
