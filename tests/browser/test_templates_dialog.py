@@ -8,7 +8,7 @@ the title a card shows is the file's stem.
 
 RUN: the examples opened from the dialog and then queued, with the tiny stand-ins, a 64 x 64 latent and
 2 steps. The text-box example is the one a newcomer starts with; with the stand-ins' first load it
-takes about 12 s per front end on 2 CPU cores. The other eight are not run here:
+takes about 12 s per front end on 2 CPU cores. The other examples are not run here:
 tests/server/test_example_workflows.py runs every example on the server, and
 tests/browser/test_example_graphs.py checks, on both front ends, that the page queues exactly that
 prompt for each; running them here as well would add about a minute per front end for no path those
