@@ -153,3 +153,24 @@ def gated_unet_like(comfy_model: Any, *, seed: int, sample_size: int,
     meta_left = [n for n, t in [*unet.named_parameters(), *unet.named_buffers()] if t.is_meta]
     assert not meta_left, meta_left
     return unet.eval(), gligen
+
+
+def comfy_eps(model: Any, x: torch.Tensor, context: torch.Tensor, sigma: float, cond_or_uncond: list[int],
+              y: torch.Tensor | None = None) -> torch.Tensor:
+    """One UNet call on a ComfyUI ModelPatcher as its sampler makes it (calc_cond_batch: the patcher's
+    transformer_options and wrappers, `cond_or_uncond` chunks, the run's sigmas), turned back into eps.
+    x: (B, C, H, W) noisy latent at `sigma`; context: (B, 77, D); y: (B, adm) SDXL's vector, else None."""
+    import comfy.model_management
+    import comfy.patcher_extension
+
+    comfy.model_management.load_models_gpu([model, *model.get_nested_additional_models()])
+    sigmas = torch.full((x.shape[0],), sigma)
+    options = comfy.patcher_extension.copy_nested_dicts(model.model_options.get("transformer_options", {}))
+    options["wrappers"] = comfy.patcher_extension.copy_nested_dicts(model.wrappers)
+    options["cond_or_uncond"] = list(cond_or_uncond)
+    options["sigmas"] = sigmas
+    options["sample_sigmas"] = torch.tensor([sigma, 0.0])
+    extra = {} if y is None else {"y": y}
+    with torch.no_grad():
+        denoised = model.model.apply_model(x, sigmas, c_crossattn=context, transformer_options=options, **extra)
+    return ((x - denoised.to(x.device)) / sigma).cpu()

@@ -65,15 +65,20 @@ def check_regular_file(path: str | Path) -> None:
             "Replace it with the downloaded checkpoint file.")
 
 
-def read_weights_file(path: str | Path) -> dict[str, Any]:
-    """Load a .safetensors or torch (.pt/.pth/.bin/.ckpt) file; raise GligenInputError with a fix."""
-    path = Path(path)
+def read_head(path: Path) -> bytes:
+    """The first 16 bytes of a regular file (fewer for a shorter one), which tell its format."""
     check_regular_file(path)
     try:
         with path.open("rb") as f:
-            head = f.read(16)
+            return f.read(16)
     except OSError as e:
         raise GligenInputError(f"Cannot read GLIGEN file '{path.name}': {e.strerror}.") from e
+
+
+def read_weights_file(path: str | Path) -> dict[str, Any]:
+    """Load a .safetensors or torch (.pt/.pth/.bin/.ckpt) file; raise GligenInputError with a fix."""
+    path = Path(path)
+    head = read_head(path)
     if not head:
         raise GligenInputError(f"GLIGEN file '{path.name}' is empty (0 bytes): download it again.")
     if head[:2] == b"PK":

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from .errors import GligenInputError, short_repr, short_text
-from .file_reading import check_regular_file, is_safetensors_header, read_weights_file
+from .file_reading import check_regular_file, is_safetensors_header, read_head, read_weights_file
 
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
 MAX_SHARDS = 1000
@@ -371,15 +371,8 @@ def _folder_set(folder: Path) -> ShardSet:
 def _indexed_set(index: Path, weight_map: dict[str, str]) -> ShardSet:
     folder = index.parent
     names = sorted(set(weight_map.values()))
-    missing = [n for n in names if not os.path.lexists(folder / n)]
-    if missing:
-        raise GligenInputError(
-            f"Shard index '{index.name}' names {len(missing)} shard(s) that are not in '{set_name(folder)}': "
-            f"{', '.join(missing[:MAX_LISTED])}. Download the missing shard(s) into that folder; the whole set is "
-            "read.")
-    for name in names:
-        check_regular_file(folder / name)
-    return ShardSet(set_name(folder), tuple(folder / n for n in names), index, weight_map)
+    files = _present_shards(folder, names, f"Shard index '{index.name}' names {{missing}} shard(s) that are not in")
+    return ShardSet(set_name(folder), files, index, weight_map)
 
 
 def _numbered_set(folder: Path, chosen: str) -> ShardSet:
@@ -391,15 +384,23 @@ def _numbered_set(folder: Path, chosen: str) -> ShardSet:
             f"'{short_text(chosen)}' is named as shard {index} of {count}, which no shard set can be (shards count "
             f"from 1, at most {MAX_SHARDS}). Rename it as it was downloaded.")
     names = [f"{match['stem']}-{k:0{width}d}-of-{match['count']}.safetensors" for k in range(1, count + 1)]
+    files = _present_shards(folder, names,
+                            f"'{short_text(chosen)}' is shard {index} of {count}, but {{missing}} shard(s) of its set "
+                            "are not in")
+    return ShardSet(set_name(folder), files)
+
+
+def _present_shards(folder: Path, names: list[str], missing_message: str) -> tuple[Path, ...]:
+    """The shard files `names` in `folder`, each a regular file; else GligenInputError: `missing_message` (with
+    "{missing}", the count) + the folder and the missing names."""
     missing = [n for n in names if not os.path.lexists(folder / n)]
     if missing:
         raise GligenInputError(
-            f"'{short_text(chosen)}' is shard {index} of {count}, but {len(missing)} shard(s) of its set are not in "
-            f"'{set_name(folder)}': {', '.join(missing[:MAX_LISTED])}. Download the missing shard(s) into that folder; "
-            "the whole set is read.")
+            f"{missing_message.format(missing=len(missing))} '{set_name(folder)}': {', '.join(missing[:MAX_LISTED])}. "
+            "Download the missing shard(s) into that folder; the whole set is read.")
     for name in names:
         check_regular_file(folder / name)
-    return ShardSet(set_name(folder), tuple(folder / n for n in names))
+    return tuple(folder / n for n in names)
 
 
 # ---- the entry point -----------------------------------------------------------------------------------------
@@ -409,13 +410,7 @@ def open_weights(path: str | Path) -> SafetensorsSource | dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         return open_shard_set(_folder_set(path))
-    check_regular_file(path)
-    try:
-        with path.open("rb") as f:
-            head = f.read(16)
-    except OSError as e:
-        raise GligenInputError(f"Cannot read GLIGEN file '{path.name}': {e.strerror}.") from e
-    if not is_safetensors_header(head):
+    if not is_safetensors_header(read_head(path)):
         return read_weights_file(path)
     found = find_shard_set(path)
     if found is not None:

@@ -38,3 +38,17 @@ def server(installed_front_end_server: Any) -> Any:
 @pytest.fixture(scope="session")
 def object_info(server: Any) -> dict[str, Any]:
     return server.object_info()
+
+
+# ---- an empty models/gligen for one test (the loader's list and the converter's target) ------------------
+@pytest.fixture
+def models_gligen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """models/gligen = one fresh folder, the only one (so the converter writes its adapter there), for this test
+    only. Needs ComfyUI imported (devkit.comfy_host.import_comfy)."""
+    import folder_paths
+
+    root = tmp_path / "models_gligen"
+    root.mkdir()
+    monkeypatch.setitem(folder_paths.folder_names_and_paths, "gligen",
+                        ([str(root)], folder_paths.folder_names_and_paths["gligen"][1]))
+    return root

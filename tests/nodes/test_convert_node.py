@@ -25,18 +25,6 @@ CONTEXT = 64
 XL_SMALL = scaled(XL_TRANSFORMERS, 40)  # the 70 transformer blocks of GLIGEN-XL at widths 16 / 32
 
 
-@pytest.fixture
-def models_gligen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """models/gligen = one fresh folder (the first, so the adapter is written there), for this test only."""
-    import folder_paths
-
-    root = tmp_path / "models_gligen"
-    root.mkdir()
-    monkeypatch.setitem(folder_paths.folder_names_and_paths, "gligen",
-                        ([str(root)], folder_paths.folder_names_and_paths["gligen"][1]))
-    return root
-
-
 def xl_folder(root: Path, seed: int = 0) -> tuple[Path, dict[str, torch.Tensor]]:
     """A small GLIGEN-XL unet folder: the full gated UNet (base keys too) in 3 fp32 shards with their index."""
     gligen = gligen_tensors(XL_SMALL, CONTEXT, seed=seed)

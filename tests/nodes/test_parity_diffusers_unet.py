@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from devkit.comfy_host import import_comfy
+from devkit.diffusers_oracle import comfy_eps as oracle_comfy_eps
 from devkit.diffusers_oracle import gated_unet_like, tiny_sd15_unet
 from devkit.gligen_checkpoints import write_safetensors
 from devkit.pack import import_pack
@@ -69,20 +70,7 @@ def inputs() -> dict[str, torch.Tensor]:
 
 def comfy_eps(model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """One UNet call as ComfyUI's sampler makes it (calc_cond_batch), turned back into eps."""
-    import comfy.model_management
-    import comfy.patcher_extension
-
-    comfy.model_management.load_models_gpu([model, *model.get_nested_additional_models()])
-    x = inputs["x"]
-    sigmas = torch.full((x.shape[0],), SIGMA)
-    options = comfy.patcher_extension.copy_nested_dicts(model.model_options.get("transformer_options", {}))
-    options["wrappers"] = comfy.patcher_extension.copy_nested_dicts(model.wrappers)
-    options["cond_or_uncond"] = list(COND_OR_UNCOND)
-    options["sigmas"] = sigmas
-    options["sample_sigmas"] = torch.tensor([SIGMA, 0.0])
-    with torch.no_grad():
-        denoised = model.model.apply_model(x, sigmas, c_crossattn=inputs["context"], transformer_options=options)
-    return (x - denoised) / SIGMA
+    return oracle_comfy_eps(model, inputs["x"], inputs["context"], SIGMA, COND_OR_UNCOND)
 
 
 def diffusers_eps(pair: Pair, inputs: dict[str, torch.Tensor], grounded: bool) -> torch.Tensor:

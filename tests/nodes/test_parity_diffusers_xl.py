@@ -25,6 +25,7 @@ import torch
 from safetensors import safe_open
 
 from devkit.comfy_host import import_comfy
+from devkit.diffusers_oracle import comfy_eps as oracle_comfy_eps
 from devkit.diffusers_oracle import gated_unet_like
 from devkit.gligen_checkpoints import write_safetensors
 from devkit.pack import import_pack
@@ -102,22 +103,7 @@ def make_inputs(comfy_model: Any, family: Family) -> dict[str, torch.Tensor]:
 
 def comfy_eps(model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """One UNet call as ComfyUI's sampler makes it (calc_cond_batch), turned back into eps."""
-    import comfy.model_management
-    import comfy.patcher_extension
-
-    comfy.model_management.load_models_gpu([model, *model.get_nested_additional_models()])
-    x = inputs["x"]
-    sigmas = torch.full((x.shape[0],), SIGMA)
-    options = comfy.patcher_extension.copy_nested_dicts(model.model_options.get("transformer_options", {}))
-    options["wrappers"] = comfy.patcher_extension.copy_nested_dicts(model.wrappers)
-    options["cond_or_uncond"] = list(COND_OR_UNCOND)
-    options["sigmas"] = sigmas
-    options["sample_sigmas"] = torch.tensor([SIGMA, 0.0])
-    extra = {"y": inputs["y"]} if "y" in inputs else {}
-    with torch.no_grad():
-        denoised = model.model.apply_model(x, sigmas, c_crossattn=inputs["context"], transformer_options=options,
-                                           **extra)
-    return ((x - denoised.to(x.device)) / SIGMA).cpu()
+    return oracle_comfy_eps(model, inputs["x"], inputs["context"], SIGMA, COND_OR_UNCOND, inputs.get("y"))
 
 
 def diffusers_eps(pair: Pair, grounded: bool) -> torch.Tensor:

@@ -372,18 +372,6 @@ def test_a_folder_without_a_set_or_with_several_is_refused(tmp_path: Path) -> No
 
 
 # ---- the loader's folder entries ----------------------------------------------------------------------------
-@pytest.fixture
-def models_gligen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """models/gligen = one fresh folder, for this test only."""
-    import folder_paths
-
-    root = tmp_path / "models_gligen"
-    root.mkdir()
-    monkeypatch.setitem(folder_paths.folder_names_and_paths, "gligen",
-                        ([str(root)], folder_paths.folder_names_and_paths["gligen"][1]))
-    return root
-
-
 def test_the_loader_lists_one_entry_per_shard_folder(models_gligen: Path) -> None:
     from gligen_suite.nodes.loader_node import gligen_choices
 
