@@ -21,6 +21,8 @@ An optional "persons" list (at most 8) holds poses for the keypoint model:
 preview draw the entry in, "locked" keeps the editors from selecting it on the canvas, "name" is a
 label, "id" a stable identity. At most 30 objects (the published checkpoints were trained with 30
 slots).
+Objects and persons may carry "keyframes" (a video or batch, one layout per frame): the entry's own box
+or keypoints are its frame 0; see keyframes.py. A layout without keyframes is the same for every frame.
 
 The in-node editors write the canonical text of a layout (`canonical_layout_json`): compact JSON,
 keys in the order below, whole numbers without a fraction.
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import GligenInputError, short_repr
+from .keyframes import Box, Joints, Keyframe, check_shared_joints, parse_keyframes
 from .pose import COCO17_JOINTS, JOINTS, MAX_PERSONS, MAX_POSE_CANVAS, Person
 
 LAYOUT_VERSION = 1
@@ -48,13 +51,15 @@ MAX_PHRASE_CHARS = 4000
 # The authors' location for a style image (x0 = 0, y0 = 1, x1 = 0, y1 = 1: "no location").
 STYLE_BOX = (0.0, 1.0, 0.0, 1.0)
 EDITOR_KEYS = {"id", "color", "locked", "name"}
-OBJECT_KEYS = {"phrase", "box", "image", "strength"} | EDITOR_KEYS
+OBJECT_KEYS = {"phrase", "box", "image", "strength", "keyframes"} | EDITOR_KEYS
 TOP_KEYS = {"version", "width", "height", "objects", "persons"}
-PERSON_KEYS = {"keypoints", "strength"} | EDITOR_KEYS
-# Key order of the canonical text (web/js/editor/constants.js holds the same orders).
+PERSON_KEYS = {"keypoints", "strength", "keyframes"} | EDITOR_KEYS
+# Key order of the canonical text (web/js/editor/constants.js holds the same orders; the keyframe order is
+# layout_model.js's KEYFRAME_ORDER).
 _TOP_ORDER = ("version", "width", "height", "objects", "persons")
-_OBJECT_ORDER = ("phrase", "box", "image", "strength", "id", "name", "color", "locked")
-_PERSON_ORDER = ("keypoints", "strength", "id", "name", "color", "locked")
+_OBJECT_ORDER = ("phrase", "box", "image", "strength", "id", "name", "color", "locked", "keyframes")
+_PERSON_ORDER = ("keypoints", "strength", "id", "name", "color", "locked", "keyframes")
+_KEYFRAME_ORDER = ("frame", "box", "keypoints", "hidden")
 
 
 @dataclass(frozen=True)
@@ -63,14 +68,16 @@ class LayoutObject:
 
     phrase: what it is ("" for an image-only object); box: normalized xyxy in [0, 1] (STYLE_BOX
     for a style object); image: index into the encode node's IMAGE batch, or None;
-    strength: attention weight of its tokens (1 = as trained); style: the paper's style token.
+    strength: attention weight of its tokens (1 = as trained); style: the paper's style token;
+    keyframes: its box per frame, frame 0 first (keyframes.py), or () when it does not move.
     """
 
     phrase: str
-    box: tuple[float, float, float, float]
+    box: Box
     image: int | None = None
     strength: float = 1.0
     style: bool = False
+    keyframes: tuple[Keyframe[Box], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -219,7 +226,31 @@ def _parse_object(obj: Any, index: int, width: int, height: int) -> LayoutObject
         if phrase or "box" in obj:
             raise GligenInputError(f"{label} has no \"box\": give [x0, y0, x1, y1] in pixels. Only an image "
                                    "without a phrase may leave it out (a style image).")
+        _no_style_keyframes(obj, label)
         return LayoutObject("", STYLE_BOX, image, strength, style=True)
+    x0, y0, x1, y1 = _pixel_box(box, label, width, height)
+    if not phrase and (x0, y0, x1, y1) == (0.0, 0.0, float(width), float(height)):
+        _no_style_keyframes(obj, label)
+        return LayoutObject("", STYLE_BOX, image, strength, style=True)  # an image over the whole picture
+    own = (x0 / width, y0 / height, x1 / width, y1 / height)
+    keyframes = parse_keyframes(obj.get("keyframes"), label, "box", own,
+                                lambda value, where: _normalized_box(value, where, width, height))
+    return LayoutObject(phrase, own, image, strength, keyframes=keyframes)
+
+
+def _no_style_keyframes(obj: dict[str, Any], label: str) -> None:
+    if obj.get("keyframes") not in (None, []):
+        raise GligenInputError(f"{label} is a style image (no box, or one over the whole canvas), which applies to "
+                               "every frame: remove its \"keyframes\", or give it a box to move.")
+
+
+def _normalized_box(box: Any, label: str, width: int, height: int) -> Box:
+    x0, y0, x1, y1 = _pixel_box(box, label, width, height)
+    return (x0 / width, y0 / height, x1 / width, y1 / height)
+
+
+def _pixel_box(box: Any, label: str, width: int, height: int) -> Box:
+    """A box as JSON gives it -> pixel xyxy, validated: four finite numbers, positive area, on the canvas."""
     if (not isinstance(box, list) or len(box) != 4
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
         raise GligenInputError(f"{label}: \"box\" must be four numbers [x0, y0, x1, y1] in pixels, got "
@@ -234,9 +265,7 @@ def _parse_object(obj: Any, index: int, width: int, height: int) -> LayoutObject
     if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
         raise GligenInputError(f"{label}: the box {short_repr(box, 80)} lies outside the {width}x{height} canvas; move "
                                "it inside (0 <= x <= width, 0 <= y <= height) or enlarge the canvas.")
-    if not phrase and (x0, y0, x1, y1) == (0.0, 0.0, float(width), float(height)):
-        return LayoutObject("", STYLE_BOX, image, strength, style=True)  # an image over the whole picture
-    return LayoutObject(phrase, (x0 / width, y0 / height, x1 / width, y1 / height), image, strength)
+    return x0, y0, x1, y1
 
 
 _JSON_KINDS = {bool: "true / false", int: "a number", float: "a number", list: "a list", dict: "a JSON object"}
@@ -297,9 +326,29 @@ def _parse_person(person: Any, index: int, width: int, height: int) -> Person:
     if unknown:
         raise GligenInputError(f"{label} has unknown keys {short_repr(unknown, 80)}; allowed are "
                                f"{sorted(PERSON_KEYS)}.")
-    keypoints = person["keypoints"]
-    if len(keypoints) != JOINTS:
-        raise GligenInputError(f"{label} has {len(keypoints)} keypoints; give {JOINTS} in COCO order "
+    joints = _joints(person["keypoints"], label, width, height)
+    if all(j is None for j in joints):
+        raise GligenInputError(f"{label} has no visible keypoint: place at least one joint, or remove the person.")
+    strength = _strength(person, label)
+    keyframes = parse_keyframes(person.get("keyframes"), label, "keypoints", joints,
+                                lambda value, where: _keyframe_joints(value, where, width, height))
+    check_shared_joints(keyframes, label)
+    return Person(joints, strength, keyframes)
+
+
+def _keyframe_joints(keypoints: Any, label: str, width: int, height: int) -> Joints:
+    joints = _joints(keypoints, label, width, height)
+    if all(j is None for j in joints):
+        raise GligenInputError(f"{label} has no visible keypoint: place at least one joint, or hide the person "
+                               "there with \"hidden\": true.")
+    return joints
+
+
+def _joints(keypoints: Any, label: str, width: int, height: int) -> Joints:
+    """17 keypoints as JSON gives them ([x, y] pixels or null) -> normalized joints, each on the canvas."""
+    if not isinstance(keypoints, list) or len(keypoints) != JOINTS:
+        got = f"{len(keypoints)} keypoints" if isinstance(keypoints, list) else f"keypoints {short_repr(keypoints)}"
+        raise GligenInputError(f"{label} has {got}; give {JOINTS} in COCO order "
                                f"({', '.join(COCO17_JOINTS[:3])}, ...), null for a hidden joint.")
     joints: list[tuple[float, float] | None] = []
     for name, point in zip(COCO17_JOINTS, keypoints, strict=True):
@@ -314,9 +363,7 @@ def _parse_person(person: Any, index: int, width: int, height: int) -> Person:
             raise GligenInputError(f"{label}: the {name} at {short_repr(point)} lies outside the {width}x{height} "
                                    "canvas; move it inside, or set it to null if it is not visible.")
         joints.append((x / width, y / height))
-    if all(j is None for j in joints):
-        raise GligenInputError(f"{label} has no visible keypoint: place at least one joint, or remove the person.")
-    return Person(tuple(joints), _strength(person, label))
+    return tuple(joints)
 
 
 def canonical_layout_json(data: dict[str, Any]) -> str:
@@ -331,6 +378,10 @@ def canonical_layout_data(data: dict[str, Any]) -> dict[str, Any]:
     for key, order in (("objects", _OBJECT_ORDER), ("persons", _PERSON_ORDER)):
         if isinstance(top.get(key), list):
             top[key] = [_ordered(entry, order) if isinstance(entry, dict) else entry for entry in top[key]]
+            for entry in top[key]:
+                if isinstance(entry, dict) and isinstance(entry.get("keyframes"), list):
+                    entry["keyframes"] = [_ordered(k, _KEYFRAME_ORDER) if isinstance(k, dict) else k
+                                          for k in entry["keyframes"]]
     return _whole_numbers(top)
 
 

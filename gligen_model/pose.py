@@ -10,9 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import GligenInputError, short_repr
+
+if TYPE_CHECKING:
+    from .keyframes import Joints, Keyframe
 
 COCO17_JOINTS = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -59,10 +62,12 @@ PASTED_OPENPOSE = PoseSource("The OpenPose JSON pasted into the layout",
 @dataclass(frozen=True)
 class Person:
     """17 COCO joints; each (x, y) normalized to [0, 1], or None when not visible.
-    strength: attention weight of the person's 17 tokens (1 = as trained)."""
+    strength: attention weight of the person's 17 tokens (1 = as trained); keyframes: the person's joints per
+    frame, frame 0 first, or () when the pose does not change (see keyframes.py)."""
 
     joints: tuple[tuple[float, float] | None, ...]
     strength: float = 1.0
+    keyframes: tuple[Keyframe[Joints], ...] = ()
 
 
 def person_from_openpose18(flat: Sequence[float], width: float, height: float,

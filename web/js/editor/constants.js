@@ -10,8 +10,8 @@ export const MAX_STRENGTH = 5;
 export const MAX_LAYOUT_CHARS = 1000000; // the layout text: longer text is refused
 // Key orders of the canonical layout text (canonical_layout_json: _TOP_ORDER, _OBJECT_ORDER, _PERSON_ORDER).
 export const TOP_ORDER = ["version", "width", "height", "objects", "persons"];
-export const OBJECT_ORDER = ["phrase", "box", "image", "strength", "id", "name", "color", "locked"];
-export const PERSON_ORDER = ["keypoints", "strength", "id", "name", "color", "locked"];
+export const OBJECT_ORDER = ["phrase", "box", "image", "strength", "id", "name", "color", "locked", "keyframes"];
+export const PERSON_ORDER = ["keypoints", "strength", "id", "name", "color", "locked", "keyframes"];
 
 // gligen_model/pose.py
 export const MAX_PERSONS = 8;

@@ -1,5 +1,7 @@
 // The layout JSON (schema v1, see gligen_model/layout.py) as the editors hold it, and back.
 // Pure: no DOM. In the editor, boxes and keypoints are normalized to [0, 1]; the JSON holds pixels.
+// Keyframes (gligen_model/keyframes.py) are kept, not edited: their boxes and keypoints are normalized
+// like the entry's own, so a resized canvas moves them too; the rest of each keyframe is kept as written.
 
 import { JOINT_NAMES, LAYOUT_VERSION, MAX_CANVAS, MAX_LAYOUT_CHARS, MAX_OBJECTS, MAX_PERSONS, OBJECT_ORDER, PALETTE,
   PERSON_ORDER, STANDING_PERSON, TOP_ORDER } from "./constants.js";
@@ -14,6 +16,8 @@ const MAX_ENTRIES = 10;
 const FAR = 1e9; // pixels: a coordinate farther off the canvas is not a layout, and not written back to the hundredth
 // Byte-order marks (from files saved on Windows) and white space before the JSON: dropped, as the node does.
 const LEADING = /^[ \t\r\n\ufeff]+/;
+// Key order of a keyframe in the canonical text (gligen_model/layout.py: _KEYFRAME_ORDER).
+const KEYFRAME_ORDER = ["frame", "box", "keypoints", "hidden"];
 
 let nextKey = 1;
 const newKey = () => `k${nextKey++}`;
@@ -99,34 +103,74 @@ const FAR_OFF = `more than ${FAR.toLocaleString("en")} pixels off the canvas`;
 function parseObject(entry, width, height) {
   const wrong = 'is not {"phrase": ..., "box": [x0, y0, x1, y1]}';
   if (!entry || typeof entry !== "object" || Array.isArray(entry)) return wrong;
-  const { box } = entry;
-  const hasBox = Array.isArray(box) && box.length === 4 && box.every(isNumber);
-  if (box != null && !hasBox) return wrong;
-  if (hasBox && !box.every(isCoordinate)) return `has a box ${FAR_OFF}`;
+  const box = entry.box == null ? null : readBox(entry.box, width, height);
+  if (typeof box === "string") return box === WRONG ? wrong : `has a box ${box}`;
+  const keyframes = readKeyframes(entry, "box", (value) => readBox(value, width, height));
+  if (typeof keyframes === "string") return keyframes;
   return {
     ...entry,
     key: newKey(),
     phrase: typeof entry.phrase === "string" ? entry.phrase : "",
     implicitPhrase: !("phrase" in entry), // an image-only object stays without a "phrase" key
-    box: hasBox ? [box[0] / width, box[1] / height, box[2] / width, box[3] / height] : null,
+    box,
+    ...keyframes,
   };
+}
+
+const WRONG = "wrong";
+
+/** [x0, y0, x1, y1] pixels -> normalized, or WRONG (not four numbers), or FAR_OFF. */
+function readBox(box, width, height) {
+  if (!Array.isArray(box) || box.length !== 4 || !box.every(isNumber)) return WRONG;
+  if (!box.every(isCoordinate)) return FAR_OFF;
+  return [box[0] / width, box[1] / height, box[2] / width, box[3] / height];
+}
+
+/** JOINTS keypoints ([x, y] pixels or null) -> normalized, or WRONG, or FAR_OFF. */
+function readKeypoints(points, width, height) {
+  if (!Array.isArray(points) || points.length !== JOINTS) return WRONG;
+  const keypoints = [];
+  for (const point of points) {
+    if (point === null) keypoints.push(null);
+    else if (Array.isArray(point) && point.length === 2 && point.every(isNumber)) {
+      if (!point.every(isCoordinate)) return FAR_OFF;
+      keypoints.push([point[0] / width, point[1] / height]);
+    } else return WRONG;
+  }
+  return keypoints;
+}
+
+/** `{keyframes}` with each keyframe's `valueKey` ("box" or "keypoints") read by `read`; {} when the entry has
+ * none; or what is wrong, to follow "object 3 ". Frames, "hidden" and other keys are the node's to check. */
+function readKeyframes(entry, valueKey, read) {
+  if (entry.keyframes == null) return {}; // none, or null (kept as written)
+  const { keyframes } = entry;
+  if (!Array.isArray(keyframes)) return 'has "keyframes" that are not a list';
+  const out = [];
+  for (const [i, keyframe] of keyframes.entries()) {
+    const wrong = `keyframe ${i + 1} is not {"frame": ..., "${valueKey}": ...} or {"frame": ..., "hidden": true}`;
+    if (!keyframe || typeof keyframe !== "object" || Array.isArray(keyframe)) return wrong;
+    if (!(valueKey in keyframe)) {
+      out.push({ ...keyframe });
+      continue;
+    }
+    const value = read(keyframe[valueKey]);
+    if (value === WRONG) return wrong;
+    if (value === FAR_OFF) return `keyframe ${i + 1} has a ${valueKey === "box" ? "box" : "keypoint"} ${FAR_OFF}`;
+    out.push({ ...keyframe, [valueKey]: value });
+  }
+  return { keyframes: out };
 }
 
 /** The model of a layout person, or what is wrong with it (to follow "person 2 "). */
 function parsePerson(entry, width, height) {
   const wrong = `does not have ${JOINTS} keypoints [x, y] or null`;
-  if (!entry || typeof entry !== "object" || !Array.isArray(entry.keypoints) || entry.keypoints.length !== JOINTS) {
-    return wrong;
-  }
-  const keypoints = [];
-  for (const point of entry.keypoints) {
-    if (point === null) keypoints.push(null);
-    else if (Array.isArray(point) && point.length === 2 && point.every(isNumber)) {
-      if (!point.every(isCoordinate)) return `has a keypoint ${FAR_OFF}`;
-      keypoints.push([point[0] / width, point[1] / height]);
-    } else return wrong;
-  }
-  return { ...entry, key: newKey(), keypoints };
+  if (!entry || typeof entry !== "object") return wrong;
+  const keypoints = readKeypoints(entry.keypoints, width, height);
+  if (typeof keypoints === "string") return keypoints === WRONG ? wrong : `has a keypoint ${keypoints}`;
+  const keyframes = readKeyframes(entry, "keypoints", (value) => readKeypoints(value, width, height));
+  if (typeof keyframes === "string") return keyframes;
+  return { ...entry, key: newKey(), keypoints, ...keyframes };
 }
 
 /** Whether JSON text nests arrays and objects deeper than `limit` (brackets inside strings do not count);
@@ -187,20 +231,32 @@ export function serializeLayout(layout) {
   return JSON.stringify(ordered({ ...layout.rest, ...top }, TOP_ORDER));
 }
 
+const writeBox = ([x0, y0, x1, y1], width, height) =>
+  [pixels(x0, width), pixels(y0, height), pixels(x1, width), pixels(y1, height)];
+const writeKeypoints = (keypoints, width, height) =>
+  keypoints.map((p) => (p ? [pixels(p[0], width), pixels(p[1], height)] : null));
+
 function serializeObject(object, width, height) {
   const { key, implicitPhrase, ...entry } = object;
   if (implicitPhrase && entry.phrase === "") delete entry.phrase;
-  if (object.box) {
-    const [x0, y0, x1, y1] = object.box;
-    entry.box = [pixels(x0, width), pixels(y0, height), pixels(x1, width), pixels(y1, height)];
-  } else delete entry.box;
+  if (object.box) entry.box = writeBox(object.box, width, height);
+  else delete entry.box;
+  if (object.keyframes) entry.keyframes = writeKeyframes(object.keyframes, "box", (b) => writeBox(b, width, height));
   return ordered(entry, OBJECT_ORDER);
 }
 
 function serializePerson(person, width, height) {
   const { key, ...entry } = person;
-  entry.keypoints = person.keypoints.map((p) => (p ? [pixels(p[0], width), pixels(p[1], height)] : null));
+  entry.keypoints = writeKeypoints(person.keypoints, width, height);
+  if (person.keyframes) {
+    entry.keyframes = writeKeyframes(person.keyframes, "keypoints", (k) => writeKeypoints(k, width, height));
+  }
   return ordered(entry, PERSON_ORDER);
+}
+
+function writeKeyframes(keyframes, valueKey, write) {
+  return keyframes.map((keyframe) => ordered(valueKey in keyframe
+    ? { ...keyframe, [valueKey]: write(keyframe[valueKey]) } : keyframe, KEYFRAME_ORDER));
 }
 
 /** The first palette colour none of the entries is drawn in (the palette cycles when all are taken). */
