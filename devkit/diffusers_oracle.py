@@ -174,3 +174,21 @@ def comfy_eps(model: Any, x: torch.Tensor, context: torch.Tensor, sigma: float, 
     with torch.no_grad():
         denoised = model.model.apply_model(x, sigmas, c_crossattn=context, transformer_options=options, **extra)
     return ((x - denoised.to(x.device)) / sigma).cpu()
+
+
+def gligen_kwargs(boxes: torch.Tensor, phrases: torch.Tensor, cond_or_uncond: list[int], rows_per_chunk: int,
+                  max_objects: int = 30) -> dict[str, Any]:
+    """diffusers' `cross_attention_kwargs` for one CFG call, as its GLIGEN pipelines build them: the objects'
+    boxes (N, 4) and phrase features (N, D) in the cond chunks' rows, masks 0 (null grounding) in the uncond
+    chunks'. Chunks of `rows_per_chunk` rows, in `cond_or_uncond` order (0 = cond)."""
+    batch, (n, width) = rows_per_chunk * len(cond_or_uncond), phrases.shape
+    padded_boxes = torch.zeros(batch, max_objects, 4)
+    padded_phrases = torch.zeros(batch, max_objects, width)
+    masks = torch.zeros(batch, max_objects)
+    for chunk, kind in enumerate(cond_or_uncond):
+        if kind == 0:
+            rows = slice(chunk * rows_per_chunk, (chunk + 1) * rows_per_chunk)
+            padded_boxes[rows, :n] = boxes
+            padded_phrases[rows, :n] = phrases
+            masks[rows, :n] = 1
+    return {"gligen": {"boxes": padded_boxes, "positive_embeddings": padded_phrases, "masks": masks}}

@@ -19,7 +19,7 @@ import torch
 
 from devkit.comfy_host import import_comfy
 from devkit.diffusers_oracle import comfy_eps as oracle_comfy_eps
-from devkit.diffusers_oracle import gated_unet_like, tiny_sd15_unet
+from devkit.diffusers_oracle import gated_unet_like, gligen_kwargs, tiny_sd15_unet
 from devkit.gligen_checkpoints import write_safetensors
 from devkit.pack import import_pack
 from devkit.sd15_checkpoints import sd15_transformer_blocks
@@ -81,18 +81,8 @@ def diffusers_eps(pair: Pair, inputs: dict[str, torch.Tensor], grounded: bool) -
     timestep = sampling.timestep(sigmas).float()
     sample = sampling.calculate_input(sigmas, inputs["x"])  # x / sqrt(sigma^2 + 1)
     kwargs = None
-    if grounded:
-        n = len(OBJECT_BOXES)
-        boxes = torch.zeros(batch, MAX_OBJECTS, 4)
-        phrases = torch.zeros(batch, MAX_OBJECTS, 768)
-        masks = torch.zeros(batch, MAX_OBJECTS)
-        for chunk, kind in enumerate(COND_OR_UNCOND):
-            if kind == 0:  # cond rows: the objects; uncond rows keep masks 0 (null grounding)
-                rows = slice(chunk * ROWS_PER_CHUNK, (chunk + 1) * ROWS_PER_CHUNK)
-                boxes[rows, :n] = inputs["boxes"]
-                phrases[rows, :n] = inputs["phrases"]
-                masks[rows, :n] = 1
-        kwargs = {"gligen": {"boxes": boxes, "positive_embeddings": phrases, "masks": masks}}
+    if grounded:  # null grounding (masks 0) for the uncond rows
+        kwargs = gligen_kwargs(inputs["boxes"], inputs["phrases"], COND_OR_UNCOND, ROWS_PER_CHUNK, MAX_OBJECTS)
     with torch.no_grad():
         return pair.unet(sample, timestep, encoder_hidden_states=inputs["context"],
                          cross_attention_kwargs=kwargs).sample

@@ -26,7 +26,7 @@ from safetensors import safe_open
 
 from devkit.comfy_host import import_comfy
 from devkit.diffusers_oracle import comfy_eps as oracle_comfy_eps
-from devkit.diffusers_oracle import gated_unet_like
+from devkit.diffusers_oracle import gated_unet_like, gligen_kwargs
 from devkit.gligen_checkpoints import write_safetensors
 from devkit.pack import import_pack
 from devkit.reduced_unets import random_unet_model
@@ -121,18 +121,8 @@ def diffusers_eps(pair: Pair, grounded: bool) -> torch.Tensor:
                                   SIZES["target_height"], SIZES["target_width"]]], dtype=torch.float32)
         added = {"text_embeds": inputs["pooled"], "time_ids": time_ids.expand(batch, -1)}
     kwargs = None
-    if grounded:
-        n, width = len(OBJECT_BOXES), pair.family.context_dim
-        boxes = torch.zeros(batch, MAX_OBJECTS, 4)
-        phrases = torch.zeros(batch, MAX_OBJECTS, width)
-        masks = torch.zeros(batch, MAX_OBJECTS)
-        for chunk, kind in enumerate(COND_OR_UNCOND):
-            if kind == 0:  # cond rows: the objects; uncond rows keep masks 0 (null grounding)
-                rows = slice(chunk * ROWS_PER_CHUNK, (chunk + 1) * ROWS_PER_CHUNK)
-                boxes[rows, :n] = inputs["boxes"]
-                phrases[rows, :n] = inputs["phrases"]
-                masks[rows, :n] = 1
-        kwargs = {"gligen": {"boxes": boxes, "positive_embeddings": phrases, "masks": masks}}
+    if grounded:  # null grounding (masks 0) for the uncond rows
+        kwargs = gligen_kwargs(inputs["boxes"], inputs["phrases"], COND_OR_UNCOND, ROWS_PER_CHUNK, MAX_OBJECTS)
     with torch.no_grad():
         return pair.unet(sample, timestep, encoder_hidden_states=inputs["context"], added_cond_kwargs=added,
                          cross_attention_kwargs=kwargs).sample
