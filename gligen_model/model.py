@@ -11,6 +11,7 @@ from torch import nn
 from .base_models import family_of_phrases
 from .checkpoint import GligenCheckpoint
 from .errors import GligenInputError
+from .frames import FrameGroundings
 from .fuser import GatedSelfAttentionDense
 from .grounding import BoxGrounding, MapGrounding, PoseGrounding
 from .ops import AttentionFn, placed_on, sdpa_attention
@@ -73,8 +74,17 @@ class GligenModel(nn.Module):
                 f"e.g. {unloaded[:3]}; they are still empty or on the meta device. Report this with your "
                 "ComfyUI version.")
 
-    def check_accepts(self, grounding: Grounding) -> None:
-        """Raise a GligenInputError when the grounding's kind does not fit this checkpoint."""
+    def check_accepts(self, grounding: Grounding | FrameGroundings) -> None:
+        """Raise a GligenInputError when the grounding's kind does not fit this checkpoint (a per-frame
+        grounding: when any frame's does not)."""
+        if isinstance(grounding, FrameGroundings):
+            if self.inpainting:
+                raise GligenInputError(f"{self.info}: an inpainting file repaints one picture with one layout, "
+                                       "but the grounding has a layout per frame. Set the encode node's frames "
+                                       "to 0, or load a generation file.")
+            for frame in grounding.frames:
+                self.check_accepts(frame)
+            return
         if not isinstance(grounding, self.spec.grounding):
             raise GligenInputError(f"{self.info}: {wrong_grounding_message(self.spec, type(grounding))}")
         if isinstance(grounding, BoxGrounding) and len(grounding):

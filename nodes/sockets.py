@@ -7,6 +7,7 @@ from comfy_api.latest import io
 from ..gligen_model import BetaSchedule
 
 GligenModelSocket = io.Custom("GLIGEN_SUITE_MODEL")   # value: comfy ModelPatcher wrapping a GligenModel
+# GLIGEN_GROUNDING also carries frames.FrameGroundings: one of those per frame (Text-Box Encode's `frames`)
 GroundingSocket = io.Custom("GLIGEN_GROUNDING")       # value: gligen_model BoxGrounding | PoseGrounding | MapGrounding
 InpaintSocket = io.Custom("GLIGEN_INPAINT")           # value: gligen_model.inpainting.InpaintImage
 ScheduleSocket = io.Custom("GLIGEN_SCHEDULE")         # value: gligen_model.BetaSchedule

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from comfy_api.latest import io
 
 from ..gligen_model import GligenInputError
+from ..gligen_model.caption import check_caption, match_caption
+from ..gligen_model.frames import FrameGroundings, grounding_kind
 from ..gligen_model.grounding import BoxGrounding, concat_box_groundings
-from ..gligen_model.layout import MAX_OBJECTS, empty_layout_json
+from ..gligen_model.keyframes import MAX_FRAMES, layouts_for_frames
+from ..gligen_model.layout import MAX_OBJECTS, Layout, LayoutObject, empty_layout_json
 from .editor.browser import background_ui
+from .editor.captions import caption_ui
 from .editor.document import LayoutDocument, as_document
 from .editor.node_runs import box_outputs, box_run_layout
 from .editor.seeding import COPY_WHEN_EMPTY, SEED_MODES
@@ -19,25 +24,78 @@ from .encoders.phrases import encode_phrases
 from .sockets import CATEGORY, BoundingBoxesSocket, GroundingSocket, SeedBoxesInput
 
 
-def encode_layout(clip: Any, layout: str | LayoutDocument, previous: BoxGrounding | None = None,
+def encode_layout(clip: Any, layout: str | LayoutDocument, previous: BoxGrounding | FrameGroundings | None = None,
                   clip_vision: Any = None, images: torch.Tensor | None = None,
-                  crop_to_box: bool = False) -> BoxGrounding:
+                  crop_to_box: bool = False) -> BoxGrounding | FrameGroundings:
     """Embed the layout's phrases in one CLIP batch and its reference images with CLIP vision, and append the
-    objects to `previous` if given. layout: the widget text or its decoded document."""
+    objects to `previous` if given (to each of its frames, for a per-frame grounding). layout: the widget text
+    or its decoded document."""
     layout = as_document(layout).layout
-    if layout.persons and not layout.objects:
-        raise GligenInputError("The layout holds persons but no objects: persons are read by GLIGEN Pose Encode "
-                               "(Suite). Connect this layout to that node, or add objects with phrases and boxes.")
-    if previous is not None and not isinstance(previous, BoxGrounding):
-        raise GligenInputError("'append_to' got grounding from GLIGEN Pose Encode; only Text-Box Encode grounding "
-                               "can be extended with objects. Connect a Text-Box Encode node's output there.")
+    _check_layout_and_previous(layout, previous)
     objects = layout.objects
     image_embeddings = reference_image_embeddings(clip_vision, images, objects, crop_to_box)
     with_phrase = [i for i, o in enumerate(objects) if o.phrase]
     embedded = encode_phrases(clip, [objects[i].phrase for i in with_phrase])
     phrase_embeddings = torch.zeros(len(objects), embedded.shape[1])
     phrase_embeddings[with_phrase] = embedded
-    grounding = BoxGrounding(
+    grounding = _box_grounding(objects, phrase_embeddings, image_embeddings)
+    if previous is None:
+        return grounding
+    if isinstance(previous, FrameGroundings):
+        return FrameGroundings(tuple(_chain(p, grounding) for p in previous.frames))
+    return _chain(previous, grounding)
+
+
+def encode_layout_frames(clip: Any, layout: str | LayoutDocument, frames: int,
+                         previous: BoxGrounding | FrameGroundings | None = None, clip_vision: Any = None,
+                         images: torch.Tensor | None = None, crop_to_box: bool = False) -> FrameGroundings:
+    """One grounding per frame 0 .. frames - 1: the keyframed layout at each frame (layouts_for_frames), appended
+    to `previous` (its frame of the same index, for a per-frame grounding). The distinct phrases are encoded in
+    one CLIP batch, the distinct reference images (crops, with crop_to_box) in one CLIP vision batch."""
+    layout = as_document(layout).layout
+    _check_layout_and_previous(layout, previous)
+    if isinstance(previous, FrameGroundings) and len(previous.frames) != frames:
+        raise GligenInputError(f"'append_to' has {len(previous.frames)} frames, but this node's frames is {frames}: "
+                               "set both encode nodes to the same frames.")
+    per_frame = [f.objects for f in layouts_for_frames(layout, frames)]
+
+    def image_key(o: LayoutObject) -> tuple[int | None, Any]:
+        return o.image, o.box if crop_to_box and not o.style else None  # what reference_image_embeddings reads
+
+    pictured = {image_key(o): o for objects in per_frame for o in objects if o.image is not None}
+    image_rows = dict(zip(pictured, reference_image_embeddings(clip_vision, images, list(pictured.values()),
+                                                                crop_to_box) if pictured else (), strict=True))
+    phrases = list(dict.fromkeys(o.phrase for objects in per_frame for o in objects if o.phrase))
+    embedded = encode_phrases(clip, phrases)
+    phrase_rows = dict(zip(phrases, embedded, strict=True))
+    width = embedded.shape[1]
+    groundings = []
+    for f, objects in enumerate(per_frame):
+        phrase_embeddings = torch.stack([phrase_rows[o.phrase] if o.phrase else torch.zeros(width)
+                                         for o in objects]) if objects else torch.zeros(0, width)
+        image_embeddings = None
+        if any(o.image is not None for o in objects):
+            image_width = next(iter(image_rows.values())).shape[0]
+            image_embeddings = torch.stack([image_rows[image_key(o)] if o.image is not None
+                                            else torch.zeros(image_width) for o in objects])
+        grounding = _box_grounding(objects, phrase_embeddings, image_embeddings)
+        before = previous.frames[f] if isinstance(previous, FrameGroundings) else previous
+        groundings.append(grounding if before is None else _chain(before, grounding))
+    return FrameGroundings(tuple(groundings))
+
+
+def _check_layout_and_previous(layout: Layout, previous: Any) -> None:
+    if layout.persons and not layout.objects:
+        raise GligenInputError("The layout holds persons but no objects: persons are read by GLIGEN Pose Encode "
+                               "(Suite). Connect this layout to that node, or add objects with phrases and boxes.")
+    if previous is not None and grounding_kind(previous) is not BoxGrounding:
+        raise GligenInputError("'append_to' got grounding from GLIGEN Pose Encode; only Text-Box Encode grounding "
+                               "can be extended with objects. Connect a Text-Box Encode node's output there.")
+
+
+def _box_grounding(objects: Sequence[LayoutObject], phrase_embeddings: torch.Tensor,
+                   image_embeddings: torch.Tensor | None) -> BoxGrounding:
+    return BoxGrounding(
         phrases=tuple(o.phrase for o in objects),
         phrase_embeddings=phrase_embeddings,
         boxes=torch.tensor([o.box for o in objects], dtype=torch.float32).reshape(-1, 4),
@@ -46,8 +104,10 @@ def encode_layout(clip: Any, layout: str | LayoutDocument, previous: BoxGroundin
         image_mask=torch.tensor([float(o.image is not None) for o in objects]),
         strengths=torch.tensor([o.strength for o in objects], dtype=torch.float32),
     )
-    if previous is None:
-        return grounding
+
+
+def _chain(previous: BoxGrounding, grounding: BoxGrounding) -> BoxGrounding:
+    """The objects of `previous`, then those of `grounding` (chained encode nodes)."""
     total = len(previous) + len(grounding)
     if total > MAX_OBJECTS:
         raise GligenInputError(f"The chained layouts hold {total} objects; GLIGEN takes at most {MAX_OBJECTS}. "
@@ -70,7 +130,8 @@ class GligenTextBoxEncode(io.ComfyNode):
             description="Turns a layout (phrases and/or reference images with boxes, JSON schema v1, see "
                         "docs/nodes.md) into grounding for GLIGEN Apply. Draw the boxes in the node's editor. All "
                         "phrases are encoded by the CLIP in one batch; reference images (text-image-box "
-                        "checkpoint) by CLIP ViT-L/14.",
+                        "checkpoint) by CLIP ViT-L/14. Connect the prompt's text to `caption` to see which "
+                        "phrases it names.",
             inputs=[
                 io.Clip.Input("clip", tooltip="The CLIP of your SD1.x, SD2.x or SDXL checkpoint, the base model the "
                                               "GLIGEN file is for."),
@@ -95,22 +156,48 @@ class GligenTextBoxEncode(io.ComfyNode):
                 io.Boolean.Input("crop_images_to_boxes", default=False, optional=True,
                                  tooltip="Embed only the part of each reference image inside the object's box (as in "
                                          "training, which used crops); off: the whole image."),
+                io.String.Input("caption", optional=True, force_input=True,
+                                tooltip="The prompt's text (e.g. a String node that also feeds CLIP Text Encode): "
+                                        "the node shows which phrases it names (GLIGEN places an object best when "
+                                        "the prompt names it too), and the editor offers its words as phrases."),
+                io.Boolean.Input("append_missing_phrases", default=False, optional=True,
+                                 tooltip="The caption output gets the phrases the caption does not name appended "
+                                         "(\", a red ball, a lamp\"); off: the caption unchanged."),
+                io.Int.Input("frames", default=0, min=0, max=MAX_FRAMES, optional=True,
+                             tooltip="0: one layout for every batch item. N > 0: a layout per frame 0 .. N - 1 (a "
+                                     "video's frames or a batch's items), keyframed objects moved to each frame; "
+                                     "set it to the latent's frame count (batch size)."),
             ],
             outputs=[GroundingSocket.Output(display_name="grounding"),
                      io.Image.Output(display_name="preview"),
                      io.Mask.Output(display_name="masks"),
-                     BoundingBoxesSocket.Output(display_name="bounding_boxes")],
+                     BoundingBoxesSocket.Output(display_name="bounding_boxes"),
+                     io.String.Output(display_name="caption",
+                                      tooltip="The caption, with the missing phrases appended when "
+                                              "append_missing_phrases is on; without a caption input, the "
+                                              "phrases joined by commas.")],
             hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
     def execute(cls, clip: Any, layout: str, append_to: BoxGrounding | None = None, seed_boxes: Any = None,
                 seed_mode: str = COPY_WHEN_EMPTY, background: torch.Tensor | None = None, clip_vision: Any = None,
-                images: torch.Tensor | None = None, crop_images_to_boxes: bool = False) -> io.NodeOutput:
+                images: torch.Tensor | None = None, crop_images_to_boxes: bool = False, caption: str | None = None,
+                append_missing_phrases: bool = False, frames: int = 0) -> io.NodeOutput:
         if clip is None:
             raise GligenInputError("The encode node needs a CLIP: connect the CLIP output of your checkpoint "
                                    "(SD1.x, SD2.x or SDXL, the base model the GLIGEN file is for).")
+        if caption is not None:
+            check_caption(caption)  # before any work on the layout
         node_id = cls.hidden.unique_id if cls.hidden else None
         document = box_run_layout(node_id, LayoutDocument.decode(layout), seed_boxes, seed_mode, background)
-        grounding = encode_layout(clip, document, append_to, clip_vision, images, crop_images_to_boxes)
-        return io.NodeOutput(grounding, *box_outputs(document, background), ui=background_ui(background))
+        if frames > 0:
+            grounding = encode_layout_frames(clip, document, frames, append_to, clip_vision, images,
+                                             crop_images_to_boxes)
+        else:
+            grounding = encode_layout(clip, document, append_to, clip_vision, images, crop_images_to_boxes)
+        objects = document.layout.objects
+        match = match_caption(caption, [o.phrase for o in objects], append_missing_phrases)
+        ui = (background_ui(background) or {}) | (caption_ui(caption, match, objects) if caption is not None else {})
+        return io.NodeOutput(grounding, *box_outputs(document, background, match.missing), match.caption,
+                             ui=ui or None)

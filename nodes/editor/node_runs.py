@@ -3,7 +3,7 @@ grounding (preview IMAGE, MASK per entry, BOUNDING_BOXES). Keeps the node classe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import torch
@@ -33,13 +33,15 @@ def box_run_layout(node_id: str | None, document: LayoutDocument, seed: Any, mod
     return seeded
 
 
-def box_outputs(document: LayoutDocument,
-                background: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
-    """(preview IMAGE, MASK per object, BOUNDING_BOXES) of a layout."""
+def box_outputs(document: LayoutDocument, background: torch.Tensor | None,
+                unnamed: Collection[int] = ()) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
+    """(preview IMAGE, MASK per object, BOUNDING_BOXES) of a layout; `unnamed`: the objects (indices from 0)
+    whose phrases the caption does not name, labelled on red in the preview."""
     layout = document.layout
     entries = document.entries("objects")
     colors = entry_colors(entries, len(layout.objects))
-    return render_box_preview(layout, colors, background), object_masks(layout), bounding_boxes(layout, entries)
+    preview = render_box_preview(layout, colors, background, unnamed)
+    return preview, object_masks(layout), bounding_boxes(layout, entries)
 
 
 def pose_run_layout(node_id: str | None, document: LayoutDocument, pose_keypoint: Any,

@@ -5,7 +5,7 @@ image (stretched to the canvas) or a neutral grey canvas. Pure PIL + torch; no C
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import torch
@@ -17,6 +17,8 @@ from .outputs import MAX_OUTPUT_EDGE, output_size
 
 NEUTRAL = (48, 48, 48)
 FILL_ALPHA = 56  # of 255: box interiors stay readable over a background
+LABEL_BACK = (0, 0, 0, 170)
+UNNAMED_LABEL_BACK = (170, 20, 20, 220)  # the label of an object whose phrase the caption does not name
 # A label is cut to this many characters before it is measured: no more visible ones fit the preview's widest
 # box (MAX_OUTPUT_EDGE pixels; the narrowest, a space, is 2 px), and measuring stays cheap for any phrase.
 MAX_LABEL_CHARS = MAX_OUTPUT_EDGE
@@ -70,24 +72,27 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width:
     return capped[:fits] + "…" if fits else ""
 
 
-def render_box_preview(layout: Layout, colors: Sequence[str], background: torch.Tensor | None) -> torch.Tensor:
-    """Each object's box (outline, light fill) and its number and phrase, in its colour."""
+def render_box_preview(layout: Layout, colors: Sequence[str], background: torch.Tensor | None,
+                       unnamed: Collection[int] = ()) -> torch.Tensor:
+    """Each object's box (outline, light fill) and its number and phrase, in its colour; the labels of the objects
+    `unnamed` (indices from 0: phrases the caption does not name) on red."""
     size = output_size(layout.width, layout.height)
     image = _base(size, background)
     overlay = Image.new("RGBA", size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     font = _font(size[1])
     line = max(2, round(max(size) / 256))
-    for i, (obj, color) in enumerate(zip(layout.objects, colors, strict=True), 1):
+    for i, (obj, color) in enumerate(zip(layout.objects, colors, strict=True)):
         box = (0.0, 0.0, 1.0, 1.0) if obj.style else obj.box
         x0, y0, x1, y1 = box[0] * size[0], box[1] * size[1], box[2] * size[0] - 1, box[3] * size[1] - 1
         rgb = _rgb(color)
         draw.rectangle((x0, y0, x1, y1), fill=rgb + (FILL_ALPHA,), outline=rgb + (255,), width=line)
-        text = visible_label(f"{i} {obj.phrase or f'image {obj.image}'}")
+        text = visible_label(f"{i + 1} {obj.phrase or f'image {obj.image}'}")
         label = _fit(draw, text, font, max(0.0, x1 - x0 - 2 * line))
         if label:
             left, top, right, bottom = draw.textbbox((x0 + line, y0 + line), label, font=font)
-            draw.rectangle((left - 2, top - 2, right + 2, bottom + 2), fill=(0, 0, 0, 170))
+            draw.rectangle((left - 2, top - 2, right + 2, bottom + 2),
+                           fill=UNNAMED_LABEL_BACK if i in unnamed else LABEL_BACK)
             draw.text((x0 + line, y0 + line), label, fill=(255, 255, 255, 255), font=font)
     return _to_tensor(Image.alpha_composite(image, overlay))
 

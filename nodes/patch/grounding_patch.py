@@ -7,7 +7,9 @@
 - `apply_model` wraps every model call (BaseModel.apply_model, outside the diffusion model): it turns
   the call's sigma into beta (the schedule) and builds the grounding tokens for each batch chunk once
   (cond -> the layout's tokens, seen through the chunk's window; uncond -> learned null tokens, or the
-  layout's in core-compatible mode), and hands the blocks a CallState.
+  layout's in core-compatible mode), and hands the blocks a CallState. A per-frame grounding (frames.py) gives
+  each row of a chunk its frame's tokens instead: the frame of row r is r % rows-per-chunk, through the
+  context window's frame list when ComfyUI's context windows split the frames; still one UNet call.
 - `__call__` is the middle patch that ComfyUI runs between self- and cross-attention of every
   transformer block; it applies the fuser at that block's address, or returns x untouched when beta is 0.
 - For spatial-map and inpainting files, `input_block` (an input_block_patch) and `predict_noise` (a
@@ -35,6 +37,7 @@ import torch
 
 from ...gligen_model import BetaSchedule, GligenInputError, GligenModel, step_of_sigma
 from ...gligen_model.cropping import Crop, crop_grounding
+from ...gligen_model.frames import FrameGroundings
 from ...gligen_model.grounding import MapGrounding
 from ...gligen_model.model import Grounding
 from .chunks import UNCOND, ChunkRole, entry_roles, negative_lists
@@ -83,7 +86,7 @@ class CallState:
 
 
 class GroundingPatch:
-    """State of one Apply node: the GLIGEN model, one layout, a schedule, the negative's policy.
+    """State of one Apply node: the GLIGEN model, one layout (or one per frame), a schedule, the negative's policy.
 
     block_addresses: ComfyUI's address of each fuser's transformer block, in fuser order.
     unet_input: the extra UNet input of spatial-map and inpainting files, else None.
@@ -91,8 +94,8 @@ class GroundingPatch:
     must stay the same when the node runs again with another layout (a compiled UNet guards on them).
     """
 
-    def __init__(self, gligen: GligenModel, grounding: Grounding, schedule: BetaSchedule, ground_negative: bool,
-                 model_sampling: Any, block_addresses: Sequence[BlockAddress],
+    def __init__(self, gligen: GligenModel, grounding: Grounding | FrameGroundings, schedule: BetaSchedule,
+                 ground_negative: bool, model_sampling: Any, block_addresses: Sequence[BlockAddress],
                  unet_input: WidenedInput | None = None, slot: int = 0) -> None:
         self.gligen = gligen
         self.grounding = grounding
@@ -162,7 +165,8 @@ class GroundingPatch:
             full_hw = step.latent_hw if step else (int(x.shape[-2]), int(x.shape[-1]))
             chunks = self.chunk_roles(options)
             if beta != 0.0:
-                tokens, bias = self.batched_tokens(chunks, x.shape[0], x.device, dtype, full_hw)
+                frames = self.call_frames(options, len(chunks), x.shape[0])
+                tokens, bias = self.batched_tokens(chunks, x.shape[0], x.device, dtype, full_hw, frames)
                 options[self.key] = CallState(beta, tokens, bias, self._beta_tensor(beta, x.device))
             if self.unet_input is not None:
                 grounded = self.prepared(full_hw) if beta != 0.0 else None
@@ -177,7 +181,7 @@ class GroundingPatch:
             self._beta_tensors[key] = torch.tensor(beta, dtype=torch.float32, device=device)
         return self._beta_tensors[key]
 
-    def prepared(self, latent_hw: tuple[int, int]) -> Grounding:
+    def prepared(self, latent_hw: tuple[int, int]) -> Grounding | FrameGroundings:
         """The layout as the model reads it for a latent of this size (maps fitted to the picture)."""
         if not isinstance(self.grounding, MapGrounding):
             return self.grounding
@@ -192,6 +196,20 @@ class GroundingPatch:
         step: StepChunks | None = transformer_options.get(self._step_key)
         planned = step.roles if step else {}
         return tuple(planned.get((i, u)) or ChunkRole(i == UNCOND) for i, u in zip(indices, uuids, strict=False))
+
+    def call_frames(self, transformer_options: dict[str, Any], chunk_count: int, batch: int) -> tuple[int, ...] | None:
+        """For a per-frame grounding, the frame of each of a chunk's batch // chunk_count rows: the context
+        window's frames (ComfyUI's context windows, frames as the batch) when its length fits the call, else
+        0 .. rows - 1 (the window may linger in the options after windowing stopped). None for one layout."""
+        if not isinstance(self.grounding, FrameGroundings):
+            return None
+        rows = batch // chunk_count
+        window = transformer_options.get("context_window")
+        index_list = getattr(window, "index_list", None)
+        fits = index_list is not None and len(index_list) == rows
+        frames = tuple(int(f) for f in index_list) if fits else tuple(range(rows))
+        self.grounding.frame(max(frames))  # refuses a frame past the grounding's last, naming both counts
+        return frames
 
     def beta_for_call(self, transformer_options: dict[str, Any]) -> float:
         """beta of the step this call belongs to (its sigma placed in the run's sigma schedule)."""
@@ -215,30 +233,41 @@ class GroundingPatch:
         return self._sigma_list[1]
 
     def batched_tokens(self, chunks: tuple[ChunkRole, ...], batch: int, device: torch.device,
-                       dtype: torch.dtype, latent_hw: tuple[int, int] = (0, 0)) -> Tokens:
+                       dtype: torch.dtype, latent_hw: tuple[int, int] = (0, 0),
+                       frames: tuple[int, ...] | None = None) -> Tokens:
         """Tokens (batch, M, D) and strength bias (batch, M) or None: each chunk of batch // len(chunks) rows
         gets its window's tokens and bias, or the null tokens (bias 0). Built once per shape.
-        latent_hw: (H, W) of the whole latent (maps are fitted to it)."""
-        key = (chunks, batch, device, dtype, latent_hw)
+        latent_hw: (H, W) of the whole latent (maps are fitted to it). frames: for a per-frame grounding, the
+        frame of each row of a chunk (rows are chunk-major, frame-minor); None: one layout for every row."""
+        key = (chunks, batch, device, dtype, latent_hw, frames)
         if key not in self._batched:
             per_chunk = batch // len(chunks)
-            parts = [self.tokens(c.crop, device, dtype, null=c.uncond and not self.ground_negative,
-                                 latent_hw=latent_hw) for c in chunks]
-            rows = torch.cat([tokens for tokens, _ in parts]).repeat_interleave(per_chunk, dim=0)
+            if frames is None:
+                parts = [self.tokens(c.crop, device, dtype, null=c.uncond and not self.ground_negative,
+                                     latent_hw=latent_hw) for c in chunks]
+                repeats = per_chunk
+            else:
+                parts = [self.tokens(c.crop, device, dtype, null=c.uncond and not self.ground_negative,
+                                     latent_hw=latent_hw, frame=f) for c in chunks for f in frames]
+                repeats = 1
+            rows = torch.cat([tokens for tokens, _ in parts]).repeat_interleave(repeats, dim=0)
             bias = None
             if any(b is not None for _, b in parts):
                 zero = torch.zeros(1, rows.shape[1], device=device, dtype=dtype)
-                bias = torch.cat([zero if b is None else b for _, b in parts]).repeat_interleave(per_chunk, dim=0)
+                bias = torch.cat([zero if b is None else b for _, b in parts]).repeat_interleave(repeats, dim=0)
             self._batched[key] = (rows, bias)
         return self._batched[key]
 
     def tokens(self, crop: Crop | None, device: torch.device, dtype: torch.dtype, null: bool = False,
-               latent_hw: tuple[int, int] = (0, 0)) -> Tokens:
-        """(1, M, D) tokens and (1, M) strength bias or None: the layout as seen in `crop` (None: the whole
-        picture) of a latent of size latent_hw, or the null tokens (no bias)."""
-        key = (None if null else crop, null, device, dtype, None if null else latent_hw)
+               latent_hw: tuple[int, int] = (0, 0), frame: int | None = None) -> Tokens:
+        """(1, M, D) tokens and (1, M) strength bias or None: the layout (of `frame`, for a per-frame
+        grounding) as seen in `crop` (None: the whole picture) of a latent of size latent_hw, or the null
+        tokens (no bias)."""
+        key = (None if null else crop, null, device, dtype, None if null else latent_hw, None if null else frame)
         if key not in self._tokens:
             whole = None if null else self.prepared(latent_hw)
+            if isinstance(whole, FrameGroundings):
+                whole = whole.frame(frame)
             grounding = None if whole is None else crop_grounding(whole, crop) if crop else whole
             with torch.no_grad():
                 tokens = self.gligen.tokens_for(grounding).to(device, dtype)

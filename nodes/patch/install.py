@@ -12,6 +12,7 @@ from typing import Any
 import comfy.patcher_extension
 
 from ...gligen_model import BetaSchedule, GligenInputError, GligenModel
+from ...gligen_model.frames import FrameGroundings, grounding_kind
 from ...gligen_model.grounding import BoxGrounding, MapGrounding, PoseGrounding
 from ...gligen_model.inpainting import InpaintImage
 from ...gligen_model.model import Grounding
@@ -30,7 +31,7 @@ SECOND_APPLY_FIX = {  # grounding type -> (what it is grounded on, how to combin
 }
 
 
-def install_grounding(model: Any, gligen_patcher: Any, grounding: Grounding, schedule: BetaSchedule,
+def install_grounding(model: Any, gligen_patcher: Any, grounding: Grounding | FrameGroundings, schedule: BetaSchedule,
                       ground_negative: bool, inpaint: InpaintImage | None = None) -> Any:
     """A patched clone of `model` (a ModelPatcher) grounded on `grounding`; `model` is left untouched.
     ground_negative: the negative branch gets the layout too (ComfyUI core's way) instead of null tokens.
@@ -78,11 +79,11 @@ def installed_patches(model: Any) -> tuple[GroundingPatch, ...]:
     return tuple(model.get_attachment(INSTALLED_KEY) or ())
 
 
-def refuse_second_apply(model: Any, grounding: Grounding) -> None:
+def refuse_second_apply(model: Any, grounding: Grounding | FrameGroundings) -> None:
     """One layout per grounding kind: a second Apply of the same kind would run the fusers twice per block."""
     for earlier in installed_patches(model):
-        if type(earlier.grounding) is type(grounding):
-            kind, fix = SECOND_APPLY_FIX[type(grounding)]
+        if grounding_kind(earlier.grounding) is grounding_kind(grounding):
+            kind, fix = SECOND_APPLY_FIX[grounding_kind(grounding)]
             raise GligenInputError(
                 f"This MODEL already went through a GLIGEN Apply (Suite) grounded on {kind} ({earlier.gligen.info}). "
                 "A second layout of the same kind would run GLIGEN's fusers twice in every block, which the model "

@@ -65,9 +65,10 @@ def test_boxes_drawn_with_the_mouse_reach_the_workflow_and_the_executed_prompt(b
     workflow = page.serialize()
     (node,) = [n for n in workflow["nodes"] if n["id"] == BOX]
     text = page.widget(BOX, "layout")
-    assert node["widgets_values"] == [text, "copy when empty", False]  # the canvas widget is not saved
+    assert node["widgets_values"] == [text, "copy when empty", False, False, 0]  # the canvas widget is not saved
     assert json.loads(text)["objects"] == [vase, cat, hat]
-    assert set(page.prompt()[str(BOX)]["inputs"]) == {"clip", "layout", "seed_mode", "crop_images_to_boxes"}
+    assert set(page.prompt()[str(BOX)]["inputs"]) == {"clip", "layout", "seed_mode", "crop_images_to_boxes",
+                                                     "append_missing_phrases", "frames"}
     page.screenshot_node(BOX, "box_editor")
 
     page.small_run()

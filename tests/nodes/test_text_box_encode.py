@@ -259,3 +259,101 @@ def test_overlong_phrase_and_too_many_chained_objects(host: TinyHost) -> None:
                        "objects": [{"phrase": f"thing {i}", "box": [0, 0, 8, 8]} for i in range(20)]})
     first = encode_layout(host.clip, many)
     assert "hold 40 objects" in message_for(lambda: encode_layout(host.clip, many, first))
+
+
+# ---- the caption: which phrases the prompt names, and the caption output ------------------------------------------
+APPLE_AND_LAMP = layout_json([{"phrase": "a red apple", "box": [0, 0, 256, 256]},
+                              {"phrase": "a lamp", "box": [256, 256, 512, 512]}])
+
+
+def run_node(host: TinyHost, layout: str = APPLE_AND_LAMP, **inputs: Any) -> Any:
+    from gligen_suite.nodes.text_box_encode_node import GligenTextBoxEncode
+
+    return GligenTextBoxEncode.execute(host.clip, layout, **inputs)
+
+
+def test_the_caption_input_switch_and_output_leave_saved_workflows_as_they_were() -> None:
+    """`caption` is an optional socket without a widget, the switch an optional widget after the existing ones, the
+    caption output the last: saved links (output indices) and widget values (by position) keep their meaning."""
+    from gligen_suite.nodes.text_box_encode_node import GligenTextBoxEncode
+
+    from devkit.comfy_host import REPO_ROOT
+    from devkit.workflow_to_api import widget_layout
+
+    info = GligenTextBoxEncode.GET_NODE_INFO_V1()
+    kind, options = info["input"]["optional"]["caption"]
+    assert kind == "STRING" and options["forceInput"] is True and "caption" not in info["input"]["required"]
+    assert info["input"]["optional"]["append_missing_phrases"][0] == "BOOLEAN"
+    assert info["input"]["optional"]["append_missing_phrases"][1]["default"] is False
+    assert info["output"] == ["GLIGEN_GROUNDING", "IMAGE", "MASK", "BOUNDING_BOXES", "STRING"]
+    assert info["output_name"][-1] == "caption"
+    before = ["layout", "seed_mode", "crop_images_to_boxes"]
+    assert widget_layout(info)[:5] == [*before, "append_missing_phrases", "frames"]
+    saved = [node for path in sorted((REPO_ROOT / "example_workflows").glob("*.json"))
+             for node in json.loads(path.read_text(encoding="utf-8"))["nodes"]
+             if node["type"] == "GLIGENSuite_TextBoxEncode"]
+    assert saved
+    for node in saved:  # each saved value still lands on the widget it was saved from
+        values = node["widgets_values"]
+        assert len(values) in (3, 4, 5) and isinstance(json.loads(values[0]), dict)
+        assert values[1] in ("copy when empty", "copy always") and isinstance(values[2], bool)
+        assert values[3:] in ([], [False], [False, 0])  # the examples keep the new widgets' defaults
+
+
+def test_without_a_caption_the_output_is_the_phrases_joined(host: TinyHost) -> None:
+    out = run_node(host, append_missing_phrases=True)
+    assert out.args[4] == "a red apple, a lamp" and out.ui is None  # no caption, nothing to show
+
+
+def test_the_caption_output_is_the_caption_with_or_without_the_missing_phrases(host: TinyHost) -> None:
+    assert run_node(host, caption="A red apple on a table").args[4] == "A red apple on a table"
+    assert run_node(host, caption="A red apple on a table", append_missing_phrases=True).args[4] == \
+        "A red apple on a table, a lamp"
+    assert run_node(host, caption="Red apples, lamps", append_missing_phrases=True).args[4] == "Red apples, lamps"
+    assert run_node(host, caption="", append_missing_phrases=True).args[4] == "a red apple, a lamp"
+
+
+def test_the_node_shows_per_object_whether_the_caption_names_its_phrase(host: TinyHost) -> None:
+    from gligen_suite.nodes.editor.captions import CAPTION_KEY
+
+    caption = "🐱 A red apple"
+    out = run_node(host, caption=caption, append_missing_phrases=True)
+    assert out.ui["text"] == ['Caption: names 1 of 2 phrases.\n1 a red apple: in the caption ("red apple")\n'
+                              "2 a lamp: not in the caption (appended)"]
+    # For the editor: the caption it ran with, and per object its phrase and where it occurs, in JavaScript's
+    # string offsets (the cat is two UTF-16 units): "red apple" is caption[4:13] in Python, [5, 14] there.
+    assert caption[4:13] == "red apple"
+    assert out.ui[CAPTION_KEY] == [{"caption": caption, "objects": [{"phrase": "a red apple", "span": [5, 14]},
+                                                                    {"phrase": "a lamp", "span": None}]}]
+    assert "(appended)" not in run_node(host, caption=caption).ui["text"][0]
+
+
+def test_the_preview_labels_an_object_the_caption_does_not_name_on_red(host: TinyHost) -> None:
+    plain = run_node(host).args[1]
+    named = run_node(host, caption="a red apple and a lamp").args[1]
+    marked = run_node(host, caption="a red apple").args[1]
+    assert torch.equal(plain, named)
+    changed = (marked - plain).abs().sum(-1)[0] > 0.05  # (H, W)
+    rows, cols = changed.nonzero(as_tuple=True)
+    assert len(rows) > 50  # the lamp's label, a few dozen pixels
+    assert rows.min() >= 256 and rows.max() < 300 and cols.min() >= 256  # at the top-left of the lamp's box
+    red, green = (marked - plain)[0, rows, cols, 0], (marked - plain)[0, rows, cols, 1]
+    assert (red > green).float().mean() > 0.9
+
+
+def test_chained_encode_nodes_pass_the_caption_on(host: TinyHost) -> None:
+    first = run_node(host, caption="a cat", append_missing_phrases=True)
+    chair = layout_json([{"phrase": "the lamp", "box": [0, 0, 64, 64]}, {"phrase": "a chair", "box": [0, 0, 64, 64]}])
+    second = run_node(host, chair, append_to=first.args[0], caption=first.args[4], append_missing_phrases=True)
+    assert first.args[4] == "a cat, a red apple, a lamp"
+    assert second.args[4] == "a cat, a red apple, a lamp, a chair"
+    assert "1 the lamp: in the caption (\"lamp\")" in second.ui["text"][0]
+
+
+@pytest.mark.bad_input
+def test_a_caption_too_long_or_no_text_is_named_before_the_layout_is_read(host: TinyHost) -> None:
+    with within(2.0):
+        text = message_for(lambda: run_node(host, "not json", caption="a cat, " * 100_000))
+    assert "The caption is 700,000 characters long; the limit is 10,000" in text and len(text) < 300
+    text = message_for(lambda: run_node(host, caption=5))
+    assert "The caption must be text (a STRING), got a int" in text

@@ -1,5 +1,6 @@
 // The list of objects under the box canvas: number, colour, phrase (edited inline), reference-image
-// index, strength, lock, order (top of the list = drawn first, at the back) and delete.
+// index, strength, lock, order (top of the list = drawn first, at the back) and delete. A phrase the caption
+// did not name on the node's last run is marked (caption_strip.js).
 
 import { button, el, numberInput } from "./dom.js";
 import { pinColors } from "./layout_model.js";
@@ -32,15 +33,14 @@ export class BoxPanel {
     const editor = this.editor;
     const key = object.key;
     const phrase = el("input", { type: "text", className: "gligen-grow gligen-phrase", value: object.phrase,
-      placeholder: object.box ? "describe the object" : "style image (whole picture)", spellcheck: false,
-      title: "What goes in the box", on: {
+      placeholder: object.box ? "describe the object" : "style image (whole picture)", spellcheck: false, on: {
         input: () => {
           object.phrase = phrase.value;
-          phrase.classList.toggle("gligen-missing", !this.#named(object));
+          this.#markPhrase(phrase, object, index);
           editor.changed(`phrase:${key}`, { keepList: true });
         },
       } });
-    phrase.classList.toggle("gligen-missing", !this.#named(object));
+    this.#markPhrase(phrase, object, index);
     const image = numberInput({ className: "gligen-image", min: 0, step: 1, placeholder: "–",
       value: object.image ?? "", title: "Reference image index (empty: none)", on: {
         change: () => {
@@ -65,6 +65,19 @@ export class BoxPanel {
     return Boolean(object.phrase.trim()) || object.image != null;
   }
 
+  /** Whether the node's last run found this object's phrase missing from its caption. */
+  #uncaptioned(object, index) {
+    return this.editor.tool?.caption?.unnamed(index, object.phrase) ?? false;
+  }
+
+  #markPhrase(field, object, index) {
+    const uncaptioned = this.#uncaptioned(object, index);
+    field.classList.toggle("gligen-missing", !this.#named(object));
+    field.classList.toggle("gligen-uncaptioned", uncaptioned);
+    field.title = uncaptioned ? "What goes in the box. Not in the caption (the node's last run): GLIGEN places " +
+      "an object best when the prompt names it too" : "What goes in the box";
+  }
+
   #move(index, step) {
     const target = index + step;
     if (target < 0 || target >= this.objects.length) return;
@@ -87,14 +100,19 @@ export class BoxPanel {
 
   /** A hint for the status line, or "". */
   hint() {
-    const numbers = (test) => this.objects.map((o, i) => (test(o) ? i + 1 : 0)).filter(Boolean);
+    const numbers = (test) => this.objects.map((o, i) => (test(o, i) ? i + 1 : 0)).filter(Boolean);
     const missing = numbers((o) => !this.#named(o));
+    const uncaptioned = numbers((o, i) => this.#uncaptioned(o, i));
     // A phrase field shows such a phrase reordered; the canvas shows the controls as markers.
     const turned = numbers((o) => hasBidiControls(o.phrase));
     const hints = [];
     const many = (list) => list.length > 1;
     if (missing.length) {
       hints.push(`Object${many(missing) ? "s" : ""} ${missing.join(", ")} need${many(missing) ? "" : "s"} a phrase.`);
+    }
+    if (uncaptioned.length) {
+      hints.push(`Object${many(uncaptioned) ? "s" : ""} ${uncaptioned.join(", ")}: not in the caption; name ` +
+        `${many(uncaptioned) ? "them" : "it"} in the prompt, or turn on append_missing_phrases.`);
     }
     if (turned.length) {
       hints.push(`Object${many(turned) ? "s" : ""} ${turned.join(", ")}: text-direction controls in the phrase ` +

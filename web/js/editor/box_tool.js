@@ -3,6 +3,8 @@
 // Locked boxes are drawn dashed and cannot be picked on the canvas.
 
 import { BoxPanel } from "./box_panel.js";
+import { CAPTION_KEY } from "./caption.js";
+import { CaptionStrip } from "./caption_strip.js";
 import { MAX_OBJECTS } from "./constants.js";
 import { handleAt, handlePositions, moveRect, pointInRect, rectFromCorners, resizeRect } from "./geometry.js";
 import { colorOf, isLocked, newObject } from "./layout_model.js";
@@ -19,10 +21,25 @@ export class BoxTool extends Tool {
     super(editor, { kind: "box", list: "objects", addLabel: "+ box", max: MAX_OBJECTS, Panel: BoxPanel,
       nodeHeight: 700 });
     this.drawing = null; // the rect being drawn, model units
+    this.caption = null; // the CaptionStrip, once the editor is built
   }
 
   get objects() {
     return this.entries;
+  }
+
+  sections() {
+    this.caption = new CaptionStrip(this.editor);
+    return [this.caption.element];
+  }
+
+  /** A run with a `caption` input sends the caption (nodes/editor/captions.py); one without hides the strip. */
+  executed(output) {
+    this.caption?.show(output?.[CAPTION_KEY]?.[0]);
+  }
+
+  refresh() {
+    this.caption?.refresh();
   }
 
   /** Pasted OpenPose JSON belongs in a pose node. */

@@ -67,7 +67,7 @@ export class LayoutEditor {
     this.json = new JsonPanel({ read: () => this.widget.value ?? "", apply: (text) => this.applyText(text),
       onToggle: (open) => this.#jsonToggled(open) });
     this.root = el("div", { className: `gligen-editor gligen-${tool.kind}-editor` },
-      toolbar, this.stage, this.list, this.json.element, this.status);
+      toolbar, this.stage, ...tool.sections(), this.list, this.json.element, this.status);
     // Inside the editor the pointer belongs to the editor: the node must not start dragging (Nodes 2.0).
     for (const name of ["pointerdown", "pointermove", "pointerup"]) {
       this.root.addEventListener(name, (e) => e.stopPropagation());
@@ -185,6 +185,7 @@ export class LayoutEditor {
     const hint = this.editable ? this.panel.hint() : this.message;
     setText(this.status, hint);
     this.status.classList.toggle("gligen-warn", Boolean(hint));
+    this.tool.refresh();
     this.canvas.requestDraw();
   }
 
@@ -202,6 +203,7 @@ export class LayoutEditor {
     this.selection = { key, joint };
     this.panel.updateSelection();
     this.#refreshToolButtons();
+    this.tool.refresh();
     this.canvas.requestDraw();
   }
 

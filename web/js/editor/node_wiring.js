@@ -1,5 +1,6 @@
 // Wiring an editor into a node type: created once per node, re-synced when a workflow is loaded,
-// fed by the node's run (background image, seeded layouts), removed with the node; its node-menu entry.
+// fed by the node's run (background image, seeded layouts, the caption), removed with the node; its node-menu
+// entry.
 
 import { BACKGROUND_KEY, LAYOUT_EVENT } from "./constants.js";
 import { injectStyles } from "./dom.js";
@@ -134,6 +135,7 @@ export function installEditor(nodeType, { Tool, app, api }) {
   chainCallback(proto, "onExecuted", function (output) {
     const ref = output?.[BACKGROUND_KEY]?.[0];
     if (ref) editors.get(this)?.setBackground(ref);
+    editors.get(this)?.tool.executed(output);
   });
   // Front ends with the getNodeMenuItems hook get the entry from there (nodeMenuItems) and still call
   // getExtraMenuOptions: only older ones get it here, so no menu shows it twice.

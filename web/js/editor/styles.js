@@ -56,6 +56,20 @@ export const EDITOR_CSS = `
 .gligen-json-error { min-height: 14px; font-size: 11px; color: #f0a35e; white-space: pre-wrap; }
 .gligen-json-open .gligen-json { display: flex; }
 .gligen-json-open .gligen-stage, .gligen-json-open .gligen-list { display: none; }
+.gligen-row input.gligen-uncaptioned:not(.gligen-missing) { border-style: dashed; border-color: #f0a35e; }
+.gligen-caption { display: flex; flex-direction: column; gap: 2px; flex: none; }
+.gligen-caption[hidden] { display: none; }
+.gligen-caption-text {
+  max-height: 4.6em; overflow-y: auto; line-height: 1.5em; padding: 1px 3px; border-radius: 3px;
+  background: var(--comfy-input-bg, #222); white-space: pre-wrap; word-break: break-word; user-select: none;
+}
+.gligen-word { cursor: pointer; border-radius: 2px; }
+.gligen-word:hover { background: rgba(90, 141, 238, 0.25); }
+.gligen-word.gligen-word-used { text-decoration: underline; text-decoration-color: #3cb44b; }
+.gligen-word.gligen-picked { background: #2f4f7a; outline: 1px solid #5a8dee; }
+.gligen-caption-bar { display: flex; gap: 3px; align-items: center; }
+.gligen-caption-pick { flex: 1 1 auto; min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+  opacity: 0.8; }
 .gligen-status { min-height: 14px; font-size: 11px; opacity: 0.85; white-space: pre-wrap; }
 .gligen-status.gligen-warn { color: #f0a35e; opacity: 1; }
 `;

@@ -74,6 +74,17 @@ export class Tool {
     };
   }
 
+  /** Elements of the tool's own, placed between the canvas and the list (asked once, as the editor is built). */
+  sections() {
+    return [];
+  }
+
+  /** The node ran: `output` is its UI output (what node.onExecuted gets). */
+  executed(output) {}
+
+  /** The editor updated its list, status line or selection. */
+  refresh() {}
+
   /** Extra toolbar buttons, placed after the add button: [{label, title, run(), enabled() -> boolean}]. */
   toolbarButtons() {
     return [];
