@@ -45,7 +45,7 @@ class GligenApply(io.ComfyNode):
                         "learned null grounding, as in training; 'same as positive' reproduces ComfyUI core's "
                         "built-in GLIGEN nodes. Inpainting files also need the inpaint input.",
             inputs=[
-                io.Model.Input("model", tooltip="An SD1.x MODEL."),
+                io.Model.Input("model", tooltip="An SD1.x, SD2.x or SDXL MODEL, of the GLIGEN file's family."),
                 GligenModelSocket.Input("gligen", tooltip="From GLIGEN Loader (Suite)."),
                 GroundingSocket.Input("grounding", tooltip="From GLIGEN Text-Box Encode, Pose Encode or Map Encode "
                                                            "(Suite)."),

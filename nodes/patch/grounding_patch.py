@@ -285,7 +285,8 @@ class GroundingPatch:
         if block is None:
             raise GligenInputError("ComfyUI ran a transformer block without telling which block it is "
                                    "(transformer_options['block']), so GLIGEN cannot pick its fuser. This UNet or "
-                                   "ComfyUI version is not supported: use an SD1.x checkpoint in a current ComfyUI.")
+                                   "ComfyUI version is not supported: use an SD1.x, SD2.x or SDXL checkpoint in a "
+                                   "current ComfyUI.")
         index = self.fuser_at.get((block[0], block[1], extra_options.get("block_index", 0)))
         if index is None:
             return x

@@ -62,7 +62,8 @@ def check_fusers_fit(gligen_info: str, fuser_dims: tuple[int, ...], context_dim:
     if not slots:
         raise GligenInputError(
             f"{gligen_info}. The MODEL has no UNet transformer blocks (input_blocks / middle_block / "
-            "output_blocks), so GLIGEN cannot attach to it: use an SD1.x checkpoint (e.g. SD 1.4 / 1.5).")
+            "output_blocks), so GLIGEN cannot attach to it: use an SD1.x checkpoint (e.g. SD 1.4 / 1.5), or "
+            "SD 2.1 / SDXL with their GLIGEN files (IGLIGEN, GLIGEN-XL).")
     model_context = slots[0].context_dim
     fits = (len(slots) == len(fuser_dims) and model_context == context_dim
             and all(s.query_dim == d for s, d in zip(slots, fuser_dims, strict=False)))
