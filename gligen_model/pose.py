@@ -133,17 +133,26 @@ def is_openpose_data(value: Any) -> bool:
     return isinstance(value, list) or (isinstance(value, dict) and "people" in value)
 
 
-def persons_from_pose_keypoint(frames: Any, source: PoseSource = POSE_KEYPOINT_INPUT) -> tuple[Person, ...]:
+def pose_frame_count(frames: Any) -> int:
+    """How many frames a POSE_KEYPOINT holds (a list of frames; one frame, as a file holds it, counts 1)."""
+    return len(frames) if isinstance(frames, list) and frames else 1
+
+
+def persons_from_pose_keypoint(frames: Any, source: PoseSource = POSE_KEYPOINT_INPUT, frame: int = 0,
+                               allow_empty: bool = False) -> tuple[Person, ...]:
     """ComfyUI's POSE_KEYPOINT (comfyui_controlnet_aux / DWPose): a list of frames, each
     {"people": [{"pose_keypoints_2d": [...]}], "canvas_width": W, "canvas_height": H}, or one such frame (an
-    OpenPose JSON file). The first frame's people are used (one layout per graph run); messages name `source`."""
-    frame = first_frame(frames)
-    if not isinstance(frame, dict) or not isinstance(frame.get("people"), list):
-        raise GligenInputError(f"{source.name} has no \"people\" list; {source.bad_file}.")
-    width, height = pose_canvas_size(frame, source)
-    people = [p.get("pose_keypoints_2d") for p in frame["people"] if isinstance(p, dict)]
+    OpenPose JSON file). The people of frame `frame` (0 = the first; index < pose_frame_count) are used;
+    messages name `source`. A frame without people is refused unless allow_empty (a video's frame may show
+    nobody)."""
+    data = frames[frame] if isinstance(frames, list) and frames else frames
+    where = f"{source.name}, frame {frame}" if pose_frame_count(frames) > 1 else source.name
+    if not isinstance(data, dict) or not isinstance(data.get("people"), list):
+        raise GligenInputError(f"{where} has no \"people\" list; {source.bad_file}.")
+    width, height = pose_canvas_size(data, source)
+    people = [p.get("pose_keypoints_2d") for p in data["people"] if isinstance(p, dict)]
     people = [p for p in people if p]
-    if not people:
-        raise GligenInputError(f"{source.name} contains no people: {source.nobody}.")
-    return tuple(person_from_openpose18(p, width, height, where=f"{source.name}, person {i}: ")
+    if not people and not allow_empty:
+        raise GligenInputError(f"{where} contains no people: {source.nobody}.")
+    return tuple(person_from_openpose18(p, width, height, where=f"{where}, person {i}: ")
                  for i, p in enumerate(people, 1))
