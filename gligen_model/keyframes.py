@@ -214,23 +214,37 @@ def layout_at(layout: Layout, frame: int) -> Layout:
                    persons=tuple(p for p in persons if p is not None))
 
 
+class FrameEntries(NamedTuple):
+    """One frame of a keyframed layout, entry by entry: objects[i] / persons[i] is the layout's entry i at this
+    frame (a static copy, no keyframes), or None where it is hidden."""
+
+    objects: tuple[Any, ...]
+    persons: tuple[Any, ...]
+
+
+def entries_for_frames(layout: Layout, frames: int) -> list[FrameEntries]:
+    """Every entry at every frame 0 .. frames - 1, hidden ones as None (indices stay the layout's, so outputs
+    can keep an entry's colour and slot), in time linear in frames plus keyframes. Refuses a frame count the
+    keyframes go past (check_frame_count)."""
+    check_frame_count(layout, frames)
+    object_values = [None if not o.keyframes else _values(o.keyframes, frames, _lerp_box) for o in layout.objects]
+    person_values = [None if not p.keyframes else _values(p.keyframes, frames, _lerp_joints) for p in layout.persons]
+    return [FrameEntries(
+        tuple(o if v is None else _posed(o, "box", v[f]) for o, v in zip(layout.objects, object_values, strict=True)),
+        tuple(p if v is None else _posed(p, "joints", v[f]) for p, v in zip(layout.persons, person_values,
+                                                                              strict=True)))
+            for f in range(frames)]
+
+
 def layouts_for_frames(layout: Layout, frames: int) -> list[Layout]:
     """layout_at(layout, f) for f = 0 .. frames - 1, in time linear in frames plus keyframes. Refuses a frame
     count the keyframes go past (check_frame_count). A layout without keyframes is the same for every frame."""
     check_frame_count(layout, frames)
     if max_keyframe(layout) is None:
         return [layout] * frames
-    object_values = [None if not o.keyframes else _values(o.keyframes, frames, _lerp_box) for o in layout.objects]
-    person_values = [None if not p.keyframes else _values(p.keyframes, frames, _lerp_joints) for p in layout.persons]
-    out = []
-    for f in range(frames):
-        objects = (o if v is None else _posed(o, "box", v[f]) for o, v in zip(layout.objects, object_values,
-                                                                                  strict=True))
-        persons = (p if v is None else _posed(p, "joints", v[f]) for p, v in zip(layout.persons, person_values,
-                                                                                     strict=True))
-        out.append(replace(layout, objects=tuple(o for o in objects if o is not None),
-                           persons=tuple(p for p in persons if p is not None)))
-    return out
+    return [replace(layout, objects=tuple(o for o in entries.objects if o is not None),
+                    persons=tuple(p for p in entries.persons if p is not None))
+            for entries in entries_for_frames(layout, frames)]
 
 
 def _posed(entry: Any, field: str, value: Any) -> Any:

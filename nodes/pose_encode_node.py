@@ -9,12 +9,16 @@ import torch
 from comfy_api.latest import io
 
 from ..gligen_model import GligenInputError
+from ..gligen_model.frames import FrameGroundings
 from ..gligen_model.grounding import PoseGrounding, pose_grounding
-from ..gligen_model.pose import MAX_PERSONS, PASTED_OPENPOSE, Person, persons_from_pose_keypoint
+from ..gligen_model.keyframes import check_frame_count, entries_for_frames
+from ..gligen_model.layout import Layout
+from ..gligen_model.pose import MAX_PERSONS, PASTED_OPENPOSE, Person, persons_from_pose_keypoint, pose_frame_count
 from .editor.browser import background_ui
 from .editor.document import LayoutDocument, as_document
-from .editor.node_runs import pose_outputs, pose_run_layout
+from .editor.node_runs import MASKS_TOOLTIP, PREVIEW_TOOLTIP, pose_frame_outputs, pose_outputs, pose_run_layout
 from .editor.seeding import ADD_TO_LAYOUT, POSE_KEYPOINT_MODES
+from .frame_inputs import frame_count, frames_input, latent_input
 from .sockets import CATEGORY, GroundingSocket, PoseKeypointSocket
 
 # One standing person on a 512 x 512 canvas, COCO-17 order, pixels (web/js/editor/constants.js: STANDING_PERSON).
@@ -61,6 +65,52 @@ def _layout_persons(document: LayoutDocument) -> tuple[Person, ...]:
     return layout.persons
 
 
+_NO_ENTRIES = Layout(width=1, height=1, objects=())  # the frame-count check of a blank or OpenPose document
+
+
+def persons_per_frame(document: LayoutDocument, pose_keypoint: Any, frames: int) -> list[tuple[Person | None, ...]]:
+    """The persons a run grounds at each frame 0 .. frames - 1: the layout's at that frame (None where hidden;
+    keyframed persons moved), then the POSE_KEYPOINT's: its frame f when it holds `frames` frames (a pose
+    video; a frame may show nobody), its first frame for every frame when it holds one. At most 8 visible
+    persons per frame."""
+    static = _layout_persons(document)
+    if any(p.keyframes for p in static):
+        layout_frames = [entries.persons for entries in entries_for_frames(document.layout, frames)]
+    else:
+        check_frame_count(_NO_ENTRIES if document.blank or document.openpose else document.layout, frames)
+        layout_frames = [static] * frames
+    detected = _pose_keypoint_frames(pose_keypoint, frames)
+    out = []
+    for f, persons in enumerate(layout_frames):
+        frame = (*persons, *detected[f])
+        visible = sum(p is not None for p in frame)
+        if visible > MAX_PERSONS:
+            raise GligenInputError(f"Frame {f} has {visible} persons; the keypoint model takes at most {MAX_PERSONS}. "
+                                   "Remove persons from the layout or use a video with fewer people.")
+        out.append(frame)
+    return out
+
+
+def _pose_keypoint_frames(pose_keypoint: Any, frames: int) -> list[tuple[Person, ...]]:
+    if pose_keypoint is None:
+        return [()] * frames
+    count = pose_frame_count(pose_keypoint)
+    if count == 1:
+        return [persons_from_pose_keypoint(pose_keypoint)] * frames
+    if count != frames:
+        raise GligenInputError(f"The POSE_KEYPOINT input holds {count} frames, but this node grounds {frames} "
+                               f"(its frames widget or latent). Give the poses of exactly {frames} frames (the "
+                               "video the latent is made for), or one frame for all.")
+    return [persons_from_pose_keypoint(pose_keypoint, frame=f, allow_empty=True) for f in range(frames)]
+
+
+def pose_frame_grounding(frames: list[tuple[Person | None, ...]]) -> PoseGrounding | FrameGroundings:
+    """One pose grounding per frame, or a single one when every frame grounds the same persons."""
+    if all(frame == frames[0] for frame in frames):
+        return pose_grounding([p for p in frames[0] if p is not None])
+    return FrameGroundings(tuple(pose_grounding([p for p in frame if p is not None]) for frame in frames))
+
+
 class GligenPoseEncode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -84,19 +134,31 @@ class GligenPoseEncode(io.ComfyNode):
                                        "empty / copy always: they are copied into the editor (if it has no "
                                        "persons / on every run) for you to edit."),
                 io.Image.Input("background", optional=True,
-                               tooltip="An image shown under the editor's canvas and the preview."),
+                               tooltip="An image shown under the editor's canvas and the preview (a batch of as "
+                                       "many images as frames: one under each frame's preview)."),
+                frames_input(),
+                latent_input(),
             ],
             outputs=[GroundingSocket.Output(display_name="grounding"),
-                     io.Image.Output(display_name="preview"),
-                     io.Mask.Output(display_name="masks")],
+                     io.Image.Output(display_name="preview", tooltip=PREVIEW_TOOLTIP),
+                     io.Mask.Output(display_name="masks", tooltip=MASKS_TOOLTIP)],
             hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
     def execute(cls, layout: str, pose_keypoint: Any = None, pose_keypoint_mode: str = ADD_TO_LAYOUT,
-                background: torch.Tensor | None = None) -> io.NodeOutput:
+                background: torch.Tensor | None = None, frames: int = 0, latent: Any = None) -> io.NodeOutput:
+        frames = frame_count(frames, latent)
         node_id = cls.hidden.unique_id if cls.hidden else None
         document, extra = pose_run_layout(node_id, LayoutDocument.decode(layout), pose_keypoint, pose_keypoint_mode)
-        persons = grounded_persons(document, extra)
-        outputs = pose_outputs(document, persons, extra, background)
-        return io.NodeOutput(pose_grounding(persons), *outputs, ui=background_ui(background))
+        if frames == 0:
+            persons = grounded_persons(document, extra)
+            return io.NodeOutput(pose_grounding(persons), *pose_outputs(document, persons, extra, background),
+                                 ui=background_ui(background))
+        per_frame = persons_per_frame(document, extra, frames)
+        grounding = pose_frame_grounding(per_frame)
+        if isinstance(grounding, FrameGroundings):
+            outputs = pose_frame_outputs(document, per_frame, extra, background)
+        else:
+            outputs = pose_outputs(document, [p for p in per_frame[0] if p is not None], extra, background)
+        return io.NodeOutput(grounding, *outputs, ui=background_ui(background))

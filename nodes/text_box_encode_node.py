@@ -12,15 +12,16 @@ from ..gligen_model import GligenInputError
 from ..gligen_model.caption import check_caption, match_caption
 from ..gligen_model.frames import FrameGroundings, grounding_kind
 from ..gligen_model.grounding import BoxGrounding, concat_box_groundings
-from ..gligen_model.keyframes import MAX_FRAMES, layouts_for_frames
+from ..gligen_model.keyframes import entries_for_frames, layouts_for_frames, max_keyframe
 from ..gligen_model.layout import MAX_OBJECTS, Layout, LayoutObject, empty_layout_json
 from .editor.browser import background_ui
 from .editor.captions import caption_ui
 from .editor.document import LayoutDocument, as_document
-from .editor.node_runs import box_outputs, box_run_layout
+from .editor.node_runs import MASKS_TOOLTIP, PREVIEW_TOOLTIP, box_frame_outputs, box_outputs, box_run_layout
 from .editor.seeding import COPY_WHEN_EMPTY, SEED_MODES
 from .encoders.images import reference_image_embeddings
 from .encoders.phrases import encode_phrases
+from .frame_inputs import frame_count, frames_input, latent_input
 from .sockets import CATEGORY, BoundingBoxesSocket, GroundingSocket, SeedBoxesInput
 
 
@@ -48,16 +49,21 @@ def encode_layout(clip: Any, layout: str | LayoutDocument, previous: BoxGroundin
 
 def encode_layout_frames(clip: Any, layout: str | LayoutDocument, frames: int,
                          previous: BoxGrounding | FrameGroundings | None = None, clip_vision: Any = None,
-                         images: torch.Tensor | None = None, crop_to_box: bool = False) -> FrameGroundings:
+                         images: torch.Tensor | None = None,
+                         crop_to_box: bool = False) -> FrameGroundings | BoxGrounding:
     """One grounding per frame 0 .. frames - 1: the keyframed layout at each frame (layouts_for_frames), appended
     to `previous` (its frame of the same index, for a per-frame grounding). The distinct phrases are encoded in
-    one CLIP batch, the distinct reference images (crops, with crop_to_box) in one CLIP vision batch."""
-    layout = as_document(layout).layout
+    one CLIP batch, the distinct reference images (crops, with crop_to_box) in one CLIP vision batch. A layout
+    without keyframes gives encode_layout's grounding (the same for every frame), after the same checks."""
+    layout_document = as_document(layout)
+    layout = layout_document.layout
     _check_layout_and_previous(layout, previous)
     if isinstance(previous, FrameGroundings) and len(previous.frames) != frames:
         raise GligenInputError(f"'append_to' has {len(previous.frames)} frames, but this node's frames is {frames}: "
                                "set both encode nodes to the same frames.")
     per_frame = [f.objects for f in layouts_for_frames(layout, frames)]
+    if max_keyframe(layout) is None:  # nothing moves: one grounding serves every frame, with no per-frame work
+        return encode_layout(clip, layout_document, previous, clip_vision, images, crop_to_box)
 
     def image_key(o: LayoutObject) -> tuple[int | None, Any]:
         return o.image, o.box if crop_to_box and not o.style else None  # what reference_image_embeddings reads
@@ -163,15 +169,15 @@ class GligenTextBoxEncode(io.ComfyNode):
                 io.Boolean.Input("append_missing_phrases", default=False, optional=True,
                                  tooltip="The caption output gets the phrases the caption does not name appended "
                                          "(\", a red ball, a lamp\"); off: the caption unchanged."),
-                io.Int.Input("frames", default=0, min=0, max=MAX_FRAMES, optional=True,
-                             tooltip="0: one layout for every batch item. N > 0: a layout per frame 0 .. N - 1 (a "
-                                     "video's frames or a batch's items), keyframed objects moved to each frame; "
-                                     "set it to the latent's frame count (batch size)."),
+                frames_input(),
+                latent_input(),
             ],
             outputs=[GroundingSocket.Output(display_name="grounding"),
-                     io.Image.Output(display_name="preview"),
-                     io.Mask.Output(display_name="masks"),
-                     BoundingBoxesSocket.Output(display_name="bounding_boxes"),
+                     io.Image.Output(display_name="preview", tooltip=PREVIEW_TOOLTIP),
+                     io.Mask.Output(display_name="masks", tooltip=MASKS_TOOLTIP),
+                     BoundingBoxesSocket.Output(display_name="bounding_boxes",
+                                                tooltip="The objects' boxes in pixels; per frame: one list per "
+                                                        "frame (objects hidden there left out)."),
                      io.String.Output(display_name="caption",
                                       tooltip="The caption, with the missing phrases appended when "
                                               "append_missing_phrases is on; without a caption input, the "
@@ -183,12 +189,13 @@ class GligenTextBoxEncode(io.ComfyNode):
     def execute(cls, clip: Any, layout: str, append_to: BoxGrounding | None = None, seed_boxes: Any = None,
                 seed_mode: str = COPY_WHEN_EMPTY, background: torch.Tensor | None = None, clip_vision: Any = None,
                 images: torch.Tensor | None = None, crop_images_to_boxes: bool = False, caption: str | None = None,
-                append_missing_phrases: bool = False, frames: int = 0) -> io.NodeOutput:
+                append_missing_phrases: bool = False, frames: int = 0, latent: Any = None) -> io.NodeOutput:
         if clip is None:
             raise GligenInputError("The encode node needs a CLIP: connect the CLIP output of your checkpoint "
                                    "(SD1.x, SD2.x or SDXL, the base model the GLIGEN file is for).")
         if caption is not None:
             check_caption(caption)  # before any work on the layout
+        frames = frame_count(frames, latent)
         node_id = cls.hidden.unique_id if cls.hidden else None
         document = box_run_layout(node_id, LayoutDocument.decode(layout), seed_boxes, seed_mode, background)
         if frames > 0:
@@ -198,6 +205,10 @@ class GligenTextBoxEncode(io.ComfyNode):
             grounding = encode_layout(clip, document, append_to, clip_vision, images, crop_images_to_boxes)
         objects = document.layout.objects
         match = match_caption(caption, [o.phrase for o in objects], append_missing_phrases)
+        if frames > 0 and max_keyframe(document.layout) is not None:
+            outputs = box_frame_outputs(document, entries_for_frames(document.layout, frames), background,
+                                        match.missing)
+        else:
+            outputs = box_outputs(document, background, match.missing)
         ui = (background_ui(background) or {}) | (caption_ui(caption, match, objects) if caption is not None else {})
-        return io.NodeOutput(grounding, *box_outputs(document, background, match.missing), match.caption,
-                             ui=ui or None)
+        return io.NodeOutput(grounding, *outputs, match.caption, ui=ui or None)

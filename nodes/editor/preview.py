@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ...gligen_model.layout import Layout
+from ...gligen_model.layout import Layout, LayoutObject
 from ...gligen_model.pose import COCO17_SKELETON, Person
 from .outputs import MAX_OUTPUT_EDGE, output_size
 
@@ -33,14 +33,14 @@ def visible_label(text: str) -> str:
     return _BIDI_PATTERN.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 
-def _base(size: tuple[int, int], background: torch.Tensor | None) -> Image.Image:
-    """An RGBA canvas of `size`: the first background frame (B, H, W, C floats in [0, 1]) or grey."""
+def _base(size: tuple[int, int], background: torch.Tensor | None, frame: int = 0) -> Image.Image:
+    """An RGBA canvas of `size`: image `frame` of the background batch (B, H, W, C floats in [0, 1]) or grey."""
     if background is None:
         return Image.new("RGBA", size, NEUTRAL + (255,))
-    frame = background[0, ..., :3].detach().float().cpu().clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
-    if frame.shape[-1] == 1:
-        frame = np.repeat(frame, 3, axis=-1)
-    return Image.fromarray(frame, "RGB").resize(size, Image.Resampling.BILINEAR).convert("RGBA")
+    pixels = background[frame, ..., :3].detach().float().cpu().clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+    if pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, axis=-1)
+    return Image.fromarray(pixels, "RGB").resize(size, Image.Resampling.BILINEAR).convert("RGBA")
 
 
 def _to_tensor(image: Image.Image) -> torch.Tensor:
@@ -73,16 +73,22 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width:
 
 
 def render_box_preview(layout: Layout, colors: Sequence[str], background: torch.Tensor | None,
-                       unnamed: Collection[int] = ()) -> torch.Tensor:
-    """Each object's box (outline, light fill) and its number and phrase, in its colour; the labels of the objects
-    `unnamed` (indices from 0: phrases the caption does not name) on red."""
-    size = output_size(layout.width, layout.height)
-    image = _base(size, background)
+                       unnamed: Collection[int] = (), objects: Sequence[LayoutObject | None] | None = None,
+                       size: tuple[int, int] | None = None, frame: int = 0) -> torch.Tensor:
+    """(1, H, W, 3): each object's box (outline, light fill) and its number and phrase, in its colour; the labels
+    of the objects `unnamed` (indices from 0: phrases the caption does not name) on red. objects: the layout's
+    at one frame (None = hidden there, not drawn; numbers stay the layout's), default its own; size: (W, H),
+    default output_size of the canvas; frame: which background image lies under it."""
+    objects = layout.objects if objects is None else objects
+    size = size or output_size(layout.width, layout.height)
+    image = _base(size, background, frame)
     overlay = Image.new("RGBA", size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     font = _font(size[1])
     line = max(2, round(max(size) / 256))
-    for i, (obj, color) in enumerate(zip(layout.objects, colors, strict=True)):
+    for i, (obj, color) in enumerate(zip(objects, colors, strict=True)):
+        if obj is None:
+            continue
         box = (0.0, 0.0, 1.0, 1.0) if obj.style else obj.box
         x0, y0, x1, y1 = box[0] * size[0], box[1] * size[1], box[2] * size[0] - 1, box[3] * size[1] - 1
         rgb = _rgb(color)
@@ -97,15 +103,20 @@ def render_box_preview(layout: Layout, colors: Sequence[str], background: torch.
     return _to_tensor(Image.alpha_composite(image, overlay))
 
 
-def render_pose_preview(persons: Sequence[Person], colors: Sequence[str], canvas: tuple[int, int],
-                        background: torch.Tensor | None) -> torch.Tensor:
-    """Each person's visible limbs and joints (COCO skeleton) in its colour. canvas: layout (W, H)."""
-    size = output_size(*canvas)
-    image = _base(size, background)
+def render_pose_preview(persons: Sequence[Person | None], colors: Sequence[str], canvas: tuple[int, int],
+                        background: torch.Tensor | None, size: tuple[int, int] | None = None,
+                        frame: int = 0) -> torch.Tensor:
+    """(1, H, W, 3): each person's visible limbs and joints (COCO skeleton) in its colour (None: a person hidden
+    at this frame, not drawn). canvas: layout (W, H); size: (W, H), default its output_size; frame: which
+    background image lies under it."""
+    size = size or output_size(*canvas)
+    image = _base(size, background, frame)
     draw = ImageDraw.Draw(image)
     line = max(2, round(max(size) / 160))
     radius = line + 1
     for person, color in zip(persons, colors, strict=True):
+        if person is None:
+            continue
         rgb = _rgb(color) + (255,)
         points = [None if j is None else (j[0] * size[0], j[1] * size[1]) for j in person.joints]
         for a, b in COCO17_SKELETON:

@@ -287,7 +287,7 @@ def test_a_latent_with_more_frames_than_the_grounding_is_refused(host: TinyHost,
 def test_append_to_with_another_frame_count_is_refused(host: TinyHost) -> None:
     from gligen_suite.nodes.text_box_encode_node import encode_layout_frames
 
-    frames = encode_layout_frames(host.clip, layout_json(MOVING[1:]), 3)
+    frames = encode_layout_frames(host.clip, layout_json([{**MOVING[0], "keyframes": [{"frame": 2, "box": END}]}]), 3)
     text = message_for(lambda: encode_layout_frames(host.clip, layout_json(MOVING), 8, frames))
     assert "'append_to' has 3 frames, but this node's frames is 8" in text
 
