@@ -106,7 +106,8 @@ def test_bounding_boxes_seed_an_empty_layout_with_their_text_and_colour() -> Non
 
 @pytest.mark.parametrize(("seed", "expected"), [
     ({"x": 8, "y": 16, "width": 32, "height": 64}, [[8, 16, 40, 80]]),           # BOUNDING_BOX
-    ([[CORE_BOXES[0]], [CORE_BOXES[1]]], [[10, 20, 110, 70]]),                   # one list per image: the first
+    ([[CORE_BOXES[0]]], [[10, 20, 110, 70]]),                                    # one list for one image
+    ([[CORE_BOXES[0]], [CORE_BOXES[1]]], [[10, 20, 110, 70], [200, 30, 240, 90]]),  # two images: two tracks
     ([[1, 2, 30, 40], (50, 60, 70, 80)], [[1, 2, 30, 40], [50, 60, 70, 80]]),    # BBOX, xyxy pixels
     ([5, 6, 7, 8], [[5, 6, 7, 8]]),                                             # a single BBOX
     ([[0.25, 0.5, 0.75, 1.0]], [[128, 128, 384, 256]]),                          # BBOX fractions of the canvas
