@@ -9,7 +9,14 @@ class FakeElement {
     this.attributes = {};
     this.dataset = {};
     this.listeners = {};
-    this.classList = { toggle() {}, add() {}, remove() {} };
+    this.classes = new Set();
+    this.classList = {
+      toggle: (name, on = !this.classes.has(name)) => (on ? this.classes.add(name) : this.classes.delete(name)),
+      add: (name) => this.classes.add(name),
+      remove: (name) => this.classes.delete(name),
+      contains: (name) => this.classes.has(name),
+    };
+    this.style = {};
   }
 
   setAttribute(name, value) {

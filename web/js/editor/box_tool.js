@@ -13,13 +13,14 @@ import { Tool } from "./tool.js";
 
 const HANDLE_PX = 7; // handle square, display pixels
 const CLICK_PX = 4; // a drag shorter than this draws nothing
+const ONION_ALPHA = 0.55; // the onion skin's outlines
 const CURSORS = { nw: "nwse-resize", se: "nwse-resize", ne: "nesw-resize", sw: "nesw-resize", n: "ns-resize",
   s: "ns-resize", e: "ew-resize", w: "ew-resize" };
 
 export class BoxTool extends Tool {
   constructor(editor) {
-    super(editor, { kind: "box", list: "objects", addLabel: "+ box", max: MAX_OBJECTS, Panel: BoxPanel,
-      nodeHeight: 700 });
+    super(editor, { kind: "box", list: "objects", valueKey: "box", addLabel: "+ box", max: MAX_OBJECTS,
+      Panel: BoxPanel, nodeHeight: 700 });
     this.drawing = null; // the rect being drawn, model units
     this.caption = null; // the CaptionStrip, once the editor is built
   }
@@ -48,20 +49,22 @@ export class BoxTool extends Tool {
     return super.jsonRefusal(parsed);
   }
 
-  /** The topmost unlocked object under the point. */
+  /** The topmost unlocked object under the point (as it is at the current frame). */
   objectAt(point) {
     for (let i = this.objects.length - 1; i >= 0; i--) {
       const object = this.objects[i];
-      if (object.box && !isLocked(object) && pointInRect(point, object.box)) return object;
+      const box = this.value(object);
+      if (box && !isLocked(object) && pointInRect(point, box)) return object;
     }
     return null;
   }
 
   handleAt(point) {
     const object = this.selected();
-    if (!object?.box || isLocked(object)) return null;
+    const box = object && this.value(object);
+    if (!box || isLocked(object)) return null;
     const [px, py] = this.editor.canvas.modelPerPixel();
-    return handleAt(point, object.box, [HANDLE_PX * px, HANDLE_PX * py]);
+    return handleAt(point, box, [HANDLE_PX * px, HANDLE_PX * py]);
   }
 
   cursorAt(point) {
@@ -87,7 +90,7 @@ export class BoxTool extends Tool {
 
   #resizeDrag(object, handle) {
     const editor = this.editor;
-    return this.editDrag(object, "box", (point, original) => {
+    return this.editDrag(object, (point, original) => {
       const snapped = [editor.quantize(point[0], "x"), editor.quantize(point[1], "y")];
       return resizeRect(original, handle, snapped, editor.minSize());
     });
@@ -96,7 +99,7 @@ export class BoxTool extends Tool {
   /** Moved by the pointer, then its top-left corner snapped (the size stays). */
   #moveDrag(object, start) {
     const editor = this.editor;
-    return this.editDrag(object, "box", (point, original) => {
+    return this.editDrag(object, (point, original) => {
       const moved = moveRect(original, point[0] - start[0], point[1] - start[1]);
       const x0 = editor.quantize(moved[0], "x");
       const y0 = editor.quantize(moved[1], "y");
@@ -156,11 +159,11 @@ export class BoxTool extends Tool {
     return object;
   }
 
-  /** Move an object's box by (dx, dy), model units, inside the canvas; an image-only object has none. */
+  /** Move an object's box by (dx, dy), model units, inside the canvas; an image-only object has none, one
+   * hidden at the current frame none there. */
   nudgeEntry(object, dx, dy) {
-    if (!object.box) return false;
-    object.box = moveRect(object.box, dx, dy);
-    return true;
+    const box = this.value(object);
+    return Boolean(box) && this.setValue(object, moveRect(box, dx, dy));
   }
 
   draw(ctx, view) {
@@ -168,10 +171,12 @@ export class BoxTool extends Tool {
     const fontPx = Math.max(10, Math.min(14, view.height / 28));
     ctx.font = `${fontPx}px sans-serif`;
     ctx.textBaseline = "top";
+    this.#onionSkin(ctx, view, fontPx);
     this.objects.forEach((object, index) => {
-      if (!object.box) return;
+      const box = this.value(object);
+      if (!box) return; // an image-only object, or hidden at this frame
       const color = colorOf(object, index);
-      const [x0, y0, x1, y1] = object.box;
+      const [x0, y0, x1, y1] = box;
       const left = view.x(x0);
       const top = view.y(y0);
       const width = view.x(x1) - left;
@@ -188,7 +193,8 @@ export class BoxTool extends Tool {
       this.#label(ctx, `${index + 1} ${labelText(object)}`, left, top, width, fontPx);
     });
     const selected = this.selected();
-    if (selected?.box && !isLocked(selected)) this.#handles(ctx, view, selected.box);
+    const selectedBox = selected && this.value(selected);
+    if (selectedBox && !isLocked(selected)) this.#handles(ctx, view, selectedBox);
     if (this.drawing) {
       const [x0, y0, x1, y1] = this.drawing;
       ctx.strokeStyle = "#ffffff";
@@ -197,6 +203,24 @@ export class BoxTool extends Tool {
       ctx.strokeRect(view.x(x0), view.y(y0), view.x(x1) - view.x(x0), view.y(y1) - view.y(y0));
       ctx.setLineDash([]);
     }
+  }
+
+  /** The selected box at its keyframes before and after this frame: dashed outlines, their frame numbers. */
+  #onionSkin(ctx, view, fontPx) {
+    const skins = this.onionSkin();
+    if (!skins.length) return;
+    const selected = this.selected();
+    ctx.strokeStyle = colorOf(selected, this.objects.indexOf(selected));
+    ctx.fillStyle = ctx.strokeStyle;
+    ctx.lineWidth = 1;
+    ctx.globalAlpha = ONION_ALPHA;
+    ctx.setLineDash([3, 3]);
+    for (const { frame, value: [x0, y0, x1, y1] } of skins) {
+      ctx.strokeRect(view.x(x0), view.y(y0), view.x(x1) - view.x(x0), view.y(y1) - view.y(y0));
+      ctx.fillText(String(frame), view.x(x0) + 2, Math.max(0, view.y(y1) - fontPx - 2));
+    }
+    ctx.setLineDash([]);
+    ctx.globalAlpha = 1;
   }
 
   #label(ctx, text, left, top, width, fontPx) {

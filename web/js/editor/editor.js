@@ -2,6 +2,7 @@
 // how (boxes or persons) comes from its Tool (box_tool.js / pose_tool.js); the editor itself is the same
 // for both. The node's `layout` STRING widget is the single source of truth: the editor draws what it
 // holds and writes canonical layout JSON back into it on every committed edit (never while loading).
+// The canvas shows the layout at the timeline's frame (timeline.js); edits there key that frame.
 
 import { EditorCanvas } from "./canvas.js";
 import { GRID, MAX_CANVAS } from "./constants.js";
@@ -10,6 +11,7 @@ import { clamp, quantize } from "./geometry.js";
 import { History } from "./history.js";
 import { JsonPanel } from "./json_panel.js";
 import { emptyLayout, parseLayout, serializeLayout } from "./layout_model.js";
+import { Timeline } from "./timeline.js";
 
 export class LayoutEditor {
   /**
@@ -21,8 +23,9 @@ export class LayoutEditor {
    * @param {() => object|null} options.lastOutput  the newest image the graph produced, or null
    * @param {() => void} options.onChange  tells the host graph that the workflow changed
    * @param {(event: WheelEvent) => void} options.onWheel  the mouse wheel over the canvas (zooms the graph)
+   * @param {() => number} [options.frames]  the node's `frames` widget value (0 without one): the timeline's length
    */
-  constructor({ Tool, widget, properties, imageUrl, lastOutput, onChange, onWheel }) {
+  constructor({ Tool, widget, properties, imageUrl, lastOutput, onChange, onWheel, frames = () => 0 }) {
     Object.assign(this, { widget, imageUrl, lastOutput, onChange });
     this.nodeProperties = properties;
     this.history = new History();
@@ -33,10 +36,10 @@ export class LayoutEditor {
     this.message = "";
     this.backgroundImage = null;
     this.tool = new Tool(this);
-    this.#build(onWheel);
+    this.#build(onWheel, frames);
   }
 
-  #build(onWheel) {
+  #build(onWheel, frames) {
     const tool = this.tool;
     this.keys = el("textarea", { className: "gligen-keys", tabIndex: 0, attrs: { "aria-label": "layout editor keys" },
       on: { keydown: (e) => this.#keyDown(e), input: () => (this.keys.value = "") } });
@@ -66,8 +69,9 @@ export class LayoutEditor {
       this.buttons.lastOutput, this.buttons.clearBackground, this.buttons.undo, this.buttons.redo, this.buttons.json);
     this.json = new JsonPanel({ read: () => this.widget.value ?? "", apply: (text) => this.applyText(text),
       onToggle: (open) => this.#jsonToggled(open) });
+    this.timeline = new Timeline(this, frames);
     this.root = el("div", { className: `gligen-editor gligen-${tool.kind}-editor` },
-      toolbar, this.stage, ...tool.sections(), this.list, this.json.element, this.status);
+      toolbar, this.stage, this.timeline.element, ...tool.sections(), this.list, this.json.element, this.status);
     // Inside the editor the pointer belongs to the editor: the node must not start dragging (Nodes 2.0).
     for (const name of ["pointerdown", "pointermove", "pointerup"]) {
       this.root.addEventListener(name, (e) => e.stopPropagation());
@@ -85,6 +89,21 @@ export class LayoutEditor {
   /** The node's properties: view settings saved with the workflow, never sent to Python. */
   get properties() {
     return this.nodeProperties();
+  }
+
+  /** The frame the canvas shows and edits (0 without a timeline). */
+  get frame() {
+    return this.timeline.frame;
+  }
+
+  /** The timeline moved to another frame. */
+  frameChanged() {
+    this.#refresh();
+  }
+
+  /** The node's `frames` widget changed: the timeline's length (and whether it shows). */
+  framesChanged() {
+    this.#refresh();
   }
 
   get snap() {
@@ -173,6 +192,7 @@ export class LayoutEditor {
   }
 
   #refresh({ keepList = false } = {}) {
+    this.timeline.refresh(); // first: it clamps the frame the list and the canvas show
     if (!keepList) this.panel.render();
     this.buttons.add.disabled = !this.editable || this.tool.entries.length >= this.tool.max;
     this.#refreshToolButtons();
@@ -182,7 +202,7 @@ export class LayoutEditor {
     this.buttons.lastOutput.disabled = !this.lastOutput();
     this.buttons.clearBackground.disabled = !this.properties.gligen_background;
     this.width.disabled = this.height.disabled = !this.editable;
-    const hint = this.editable ? this.panel.hint() : this.message;
+    const hint = this.editable ? [this.panel.hint(), this.timeline.hint()].filter(Boolean).join(" ") : this.message;
     setText(this.status, hint);
     this.status.classList.toggle("gligen-warn", Boolean(hint));
     this.tool.refresh();
@@ -202,6 +222,7 @@ export class LayoutEditor {
   select(key, joint = null) {
     this.selection = { key, joint };
     this.panel.updateSelection();
+    this.timeline.refresh();
     this.#refreshToolButtons();
     this.tool.refresh();
     this.canvas.requestDraw();
@@ -277,9 +298,12 @@ export class LayoutEditor {
       const step = event.shiftKey ? base * (this.snap ? 4 : 10) : base;
       const [dx, dy] = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[
         event.key] ?? [0, 0];
-      if (this.editable && this.tool.nudge(dx, dy)) this.changed(`nudge:${this.selection.key}:${this.selection.joint}`);
+      const { key: selected, joint } = this.selection;
+      if (this.editable && this.tool.nudge(dx, dy)) this.changed(`nudge:${selected}:${joint}:${this.frame}`);
     } else if (event.key === "Escape") {
       this.select(null);
+    } else if (this.timeline.keyDown(event)) {
+      // a frame step, or a keyframe added
     } else if (this.keyBindings.has(key)) {
       if (!this.keyBindings.get(key)()) return; // not used (e.g. nothing selected): ComfyUI may have it
     } else {

@@ -1,7 +1,8 @@
 // The layout JSON (schema v1, see gligen_model/layout.py) as the editors hold it, and back.
 // Pure: no DOM. In the editor, boxes and keypoints are normalized to [0, 1]; the JSON holds pixels.
-// Keyframes (gligen_model/keyframes.py) are kept, not edited: their boxes and keypoints are normalized
-// like the entry's own, so a resized canvas moves them too; the rest of each keyframe is kept as written.
+// Keyframes (gligen_model/keyframes.py) are read and written here and edited through keyframes.js: their
+// boxes and keypoints are normalized like the entry's own, so a resized canvas moves them too; the rest of
+// each keyframe is kept as written.
 
 import { JOINT_NAMES, LAYOUT_VERSION, MAX_CANVAS, MAX_LAYOUT_CHARS, MAX_OBJECTS, MAX_PERSONS, OBJECT_ORDER, PALETTE,
   PERSON_ORDER, STANDING_PERSON, TOP_ORDER } from "./constants.js";

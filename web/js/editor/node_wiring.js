@@ -8,6 +8,7 @@ import { LayoutEditor } from "./editor.js";
 import { collectsNodeMenuItems, inputConnected, recordGraphChange } from "./front_end.js";
 
 const LAYOUT_WIDGET = "layout";
+const FRAMES_WIDGET = "frames"; // the INT widget the editor's timeline spans (a node without one: 0)
 
 const editors = new WeakMap(); // node -> LayoutEditor
 const live = new Set(); // editors on the page, to refresh when a new output image arrives
@@ -64,6 +65,8 @@ function dropLayoutSocket(node) {
   if (index >= 0 && !inputConnected(node, index)) node.removeInput(index);
 }
 
+const framesWidget = (node) => node.widgets?.find((w) => w.name === FRAMES_WIDGET) ?? null;
+
 function createEditor(node, Tool, app, api) {
   if (editors.has(node)) return;
   const widget = node.widgets?.find((w) => w.name === LAYOUT_WIDGET);
@@ -81,6 +84,7 @@ function createEditor(node, Tool, app, api) {
     onChange: () => graphChanged(app, node),
     // The classic canvas does not see wheel events over DOM widgets; Nodes 2.0 forwards them itself.
     onWheel: (event) => editor.root.closest(".dom-widget") && app.canvas?.processMouseWheel?.(event),
+    frames: () => Number(framesWidget(node)?.value ?? 0),
   });
   const domWidget = node.addDOMWidget(`${LAYOUT_WIDGET}_editor`, "gligen_layout_editor", editor.root, {
     serialize: false, // not in the prompt
@@ -96,6 +100,8 @@ function createEditor(node, Tool, app, api) {
       editor.syncFromWidget();
     };
   }
+  const frames = framesWidget(node);
+  if (frames) chainCallback(frames, "callback", () => editor.framesChanged());
   dropLayoutSocket(node);
   editor.load(widget.value);
   editors.set(node, editor);
@@ -127,6 +133,7 @@ export function installEditor(nodeType, { Tool, app, api }) {
     dropLayoutSocket(this);
     const editor = editors.get(this);
     editor?.syncFromWidget();
+    editor?.framesChanged(); // a loaded workflow sets the frames widget without its callback
     editor?.restoreBackground();
   });
   chainCallback(proto, "onRemoved", function () {

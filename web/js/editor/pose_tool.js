@@ -2,21 +2,24 @@
 // click a joint to hide it, mirror a person, keyboard nudge / delete. Hidden joints (null) are shown
 // again from the joint chips in the panel. Locked persons cannot be picked on the canvas. The pose
 // editor's own parts come from here too: the mirror button, the keys M (mirror) and H (hide / show the
-// selected joint), and the message for pasted OpenPose JSON.
+// selected joint), and the message for pasted OpenPose JSON. Joints are edited at the editor's current
+// frame (tool.js: value, setValue); mirroring flips every keyframe of the person, each about its own middle.
 
 import { LEFT_RIGHT_PAIRS, MAX_PERSONS, SKELETON } from "./constants.js";
 import { boundsOf, clamp, distance, mirrorPoints, movePoints, pointInRect } from "./geometry.js";
+import { transformValues } from "./keyframes.js";
 import { colorOf, isLocked, newPerson } from "./layout_model.js";
 import { PosePanel } from "./pose_panel.js";
 import { Tool } from "./tool.js";
 
 const JOINT_PX = 9; // pick radius, display pixels
 const BODY_PAD_PX = 10; // the body box around the joints, display pixels
+const ONION_ALPHA = 0.35; // the onion skin's limbs
 
 export class PoseTool extends Tool {
   constructor(editor) {
-    super(editor, { kind: "pose", list: "persons", addLabel: "+ person", max: MAX_PERSONS, Panel: PosePanel,
-      nodeHeight: 680 });
+    super(editor, { kind: "pose", list: "persons", valueKey: "keypoints", addLabel: "+ person", max: MAX_PERSONS,
+      Panel: PosePanel, nodeHeight: 680 });
   }
 
   get persons() {
@@ -54,7 +57,7 @@ export class PoseTool extends Tool {
     const candidates = [this.selected(), ...[...this.persons].reverse()].filter((p) => p && !isLocked(p));
     for (const person of candidates) {
       let best = null;
-      person.keypoints.forEach((joint, index) => {
+      (this.value(person) ?? []).forEach((joint, index) => {
         if (!joint) return;
         const d = distance(toPixels(joint), toPixels(point));
         if (d <= JOINT_PX && (!best || d < best[1])) best = [index, d];
@@ -68,7 +71,7 @@ export class PoseTool extends Tool {
     const [px, py] = this.editor.canvas.modelPerPixel();
     for (let i = this.persons.length - 1; i >= 0; i--) {
       const person = this.persons[i];
-      const bounds = boundsOf(person.keypoints);
+      const bounds = boundsOf(this.value(person) ?? []);
       if (isLocked(person) || !bounds) continue;
       const padded = [bounds[0] - BODY_PAD_PX * px, bounds[1] - BODY_PAD_PX * py, bounds[2] + BODY_PAD_PX * px,
         bounds[3] + BODY_PAD_PX * py];
@@ -101,7 +104,7 @@ export class PoseTool extends Tool {
 
   #jointDrag(person, joint) {
     const editor = this.editor;
-    return this.editDrag(person, "keypoints", (point, original) => {
+    return this.editDrag(person, (point, original) => {
       const keypoints = [...original];
       keypoints[joint] = [editor.quantize(clamp(point[0], 0, 1), "x"), editor.quantize(clamp(point[1], 0, 1), "y")];
       return keypoints;
@@ -110,7 +113,7 @@ export class PoseTool extends Tool {
 
   #bodyDrag(person, start) {
     const editor = this.editor;
-    return this.editDrag(person, "keypoints", (point, original) => {
+    return this.editDrag(person, (point, original) => {
       // Moved by whole layout pixels (or grid steps): every joint keeps its offset from the others.
       const dx = editor.quantizeDelta(point[0] - start[0], "x");
       const dy = editor.quantizeDelta(point[1] - start[1], "y");
@@ -126,10 +129,12 @@ export class PoseTool extends Tool {
     this.editor.changed();
   }
 
-  /** Show or hide a joint. A joint shown again is placed where the standing template has it, moved by
-   * the offset of the person's visible joints from the template's. */
+  /** Show or hide a joint (at the current frame). A joint shown again is placed where the standing template
+   * has it, moved by the offset of the person's visible joints from the template's. */
   setJointVisible(person, joint, visible) {
-    const keypoints = [...person.keypoints];
+    const current = this.value(person);
+    if (!current) return;
+    const keypoints = [...current];
     if (!visible) {
       keypoints[joint] = null;
     } else if (!keypoints[joint]) {
@@ -140,7 +145,7 @@ export class PoseTool extends Tool {
         : [0, 0];
       keypoints[joint] = [clamp(template[joint][0] + dx, 0, 1), clamp(template[joint][1] + dy, 0, 1)];
     }
-    person.keypoints = keypoints;
+    this.setValue(person, keypoints);
   }
 
   /** Add a standing person, placed left to right so new persons do not cover earlier ones. */
@@ -152,11 +157,12 @@ export class PoseTool extends Tool {
     return person;
   }
 
-  /** Mirror the selected (unlocked) person left-right and commit it (toolbar, list, key M). */
+  /** Mirror the selected (unlocked) person left-right and commit it (toolbar, list, key M): its own pose
+   * and every keyframe's, each about its own middle, so it keeps its path over the canvas. */
   mirror() {
     const person = this.selected();
     if (!this.editor.editable || !person || isLocked(person)) return;
-    person.keypoints = mirrorPoints(person.keypoints, LEFT_RIGHT_PAIRS);
+    transformValues(person, "keypoints", (keypoints) => mirrorPoints(keypoints, LEFT_RIGHT_PAIRS));
     this.editor.changed();
   }
 
@@ -164,8 +170,9 @@ export class PoseTool extends Tool {
   toggleSelectedJoint() {
     const person = this.selected();
     const joint = this.editor.selection.joint;
-    if (!this.editor.editable || !person || joint == null) return false;
-    this.setJointVisible(person, joint, !person.keypoints[joint]);
+    const keypoints = person && this.value(person);
+    if (!this.editor.editable || !keypoints || joint == null) return false;
+    this.setJointVisible(person, joint, !keypoints[joint]);
     this.editor.changed();
     return true;
   }
@@ -173,15 +180,15 @@ export class PoseTool extends Tool {
   /** Move the selected joint, or else the whole person, by (dx, dy), model units, inside the canvas. */
   nudgeEntry(person, dx, dy) {
     const joint = this.editor.selection.joint;
-    if (joint != null && person.keypoints[joint]) {
-      const keypoints = [...person.keypoints];
+    const current = this.value(person);
+    if (!current) return false; // hidden at this frame
+    if (joint != null && current[joint]) {
+      const keypoints = [...current];
       const [x, y] = keypoints[joint];
       keypoints[joint] = [clamp(x + dx, 0, 1), clamp(y + dy, 0, 1)];
-      person.keypoints = keypoints;
-    } else {
-      person.keypoints = movePoints(person.keypoints, dx, dy);
+      return this.setValue(person, keypoints);
     }
-    return true;
+    return this.setValue(person, movePoints(current, dx, dy));
   }
 
   draw(ctx, view) {
@@ -190,10 +197,13 @@ export class PoseTool extends Tool {
     const radius = Math.max(3, lineWidth + 1);
     ctx.font = `${Math.max(10, Math.min(14, view.height / 28))}px sans-serif`;
     ctx.textBaseline = "bottom";
+    this.#onionSkin(ctx, view, lineWidth);
     this.persons.forEach((person, index) => {
+      const keypoints = this.value(person);
+      if (!keypoints) return; // hidden at this frame
       const color = colorOf(person, index);
       const selected = person.key === selectedKey;
-      const points = person.keypoints.map((p) => (p ? [view.x(p[0]), view.y(p[1])] : null));
+      const points = keypoints.map((p) => (p ? [view.x(p[0]), view.y(p[1])] : null));
       ctx.globalAlpha = selected || selectedKey == null ? 1 : 0.7;
       ctx.strokeStyle = color;
       ctx.lineWidth = selected ? lineWidth + 1 : lineWidth;
@@ -224,5 +234,31 @@ export class PoseTool extends Tool {
       }
       ctx.globalAlpha = 1;
     });
+  }
+
+  /** The selected person at its keyframes before and after this frame: thin dashed limbs, and the frame
+   * number over each. */
+  #onionSkin(ctx, view, lineWidth) {
+    const skins = this.onionSkin();
+    if (!skins.length) return;
+    const selected = this.selected();
+    ctx.strokeStyle = ctx.fillStyle = colorOf(selected, this.persons.indexOf(selected));
+    ctx.lineWidth = Math.max(1, lineWidth / 2);
+    ctx.globalAlpha = ONION_ALPHA;
+    ctx.setLineDash([3, 3]);
+    for (const { frame, value } of skins) {
+      const points = value.map((p) => (p ? [view.x(p[0]), view.y(p[1])] : null));
+      ctx.beginPath();
+      for (const [a, b] of SKELETON) {
+        if (!points[a] || !points[b]) continue;
+        ctx.moveTo(...points[a]);
+        ctx.lineTo(...points[b]);
+      }
+      ctx.stroke();
+      const bounds = boundsOf(points);
+      if (bounds) ctx.fillText(String(frame), bounds[2] + 3, bounds[1]);
+    }
+    ctx.setLineDash([]);
+    ctx.globalAlpha = 1;
   }
 }

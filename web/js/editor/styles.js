@@ -70,6 +70,22 @@ export const EDITOR_CSS = `
 .gligen-caption-bar { display: flex; gap: 3px; align-items: center; }
 .gligen-caption-pick { flex: 1 1 auto; min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
   opacity: 0.8; }
+.gligen-timeline { display: flex; flex-direction: column; gap: 1px; flex: none; }
+.gligen-timeline[hidden], .gligen-json-open .gligen-timeline { display: none; }
+.gligen-timeline-bar { display: flex; flex-wrap: wrap; gap: 3px; align-items: center; }
+.gligen-timeline-bar input.gligen-frame { width: 52px; }
+.gligen-timeline-bar input.gligen-frame.gligen-on-key { border-color: #f0c05e; }
+.gligen-frame-last { opacity: 0.7; margin-right: 4px; }
+.gligen-track { position: relative; height: 30px; }
+.gligen-frame-slider { position: absolute; left: 0; right: 0; bottom: 0; width: 100%; margin: 0; }
+.gligen-markers { position: absolute; left: 8px; right: 8px; top: 0; height: 11px; }
+.gligen-btn.gligen-key-marker {
+  position: absolute; top: 1px; width: 9px; height: 9px; padding: 0; margin-left: -4.5px; border-radius: 1px;
+  transform: rotate(45deg); background: #f0c05e; border: 1px solid #2a2a2a; line-height: 0;
+}
+.gligen-btn.gligen-key-marker.gligen-key-hidden { background: transparent; border-color: #f0c05e; }
+.gligen-btn.gligen-key-marker.gligen-key-any { opacity: 0.5; }
+.gligen-btn.gligen-key-marker.gligen-key-current { outline: 2px solid #5a8dee; }
 .gligen-status { min-height: 14px; font-size: 11px; opacity: 0.85; white-space: pre-wrap; }
 .gligen-status.gligen-warn { color: #f0a35e; opacity: 1; }
 `;

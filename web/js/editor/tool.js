@@ -4,7 +4,12 @@
 //
 // A tool also implements what canvas.js calls (draw, pointerDown, cursorAt, doubleClick), addDefault()
 // -> the added entry or null, and nudgeEntry(entry, dx, dy) in model units.
+//
+// A tool reads and writes an entry's box (keypoints) at the editor's current frame, through value() and
+// setValue(): at frame 0 that is the entry's own value, later the keyframe there, made by the edit
+// (auto-key, keyframes.js); an entry hidden at the frame has the value null.
 
+import { MAX_KEYFRAMES, neighbours, setValueAt, valueAt } from "./keyframes.js";
 import { isLocked, pinColors } from "./layout_model.js";
 
 export class Tool {
@@ -13,13 +18,32 @@ export class Tool {
    * @param {object} spec  what the editor needs to know of this kind of entry
    * @param {string} spec.kind  "box" or "pose": names the editor's CSS class gligen-<kind>-editor
    * @param {"objects"|"persons"} spec.list  the layout list the tool edits
+   * @param {"box"|"keypoints"} spec.valueKey  what of an entry the canvas edits (and keyframes hold)
    * @param {string} spec.addLabel  the toolbar's add button
    * @param {number} spec.max  the most entries the model takes
    * @param {Function} spec.Panel  the list under the canvas: new Panel(editor, container)
    * @param {number} spec.nodeHeight  the node's least height once it has the editor, graph pixels
    */
-  constructor(editor, { kind, list, addLabel, max, Panel, nodeHeight }) {
-    Object.assign(this, { editor, kind, list, addLabel, max, Panel, nodeHeight });
+  constructor(editor, { kind, list, valueKey, addLabel, max, Panel, nodeHeight }) {
+    Object.assign(this, { editor, kind, list, valueKey, addLabel, max, Panel, nodeHeight });
+  }
+
+  /** The frame the canvas shows (0 without a timeline). */
+  get frame() {
+    return this.editor.frame ?? 0;
+  }
+
+  /** The entry's box (keypoints) at the current frame; null where it is hidden (or has none). */
+  value(entry) {
+    return valueAt(entry, this.valueKey, this.frame);
+  }
+
+  /** Set the entry's value at the current frame (its own at frame 0, else the keyframe there); false, with
+   * a warning, when the entry has as many keyframes as the node takes. */
+  setValue(entry, value) {
+    if (setValueAt(entry, this.valueKey, this.frame, value)) return true;
+    this.editor.warn(`An entry takes at most ${MAX_KEYFRAMES} keyframes: remove one to key this frame.`);
+    return false;
   }
 
   /** The layout's entries this tool edits (objects or persons). */
@@ -54,23 +78,39 @@ export class Tool {
     return this.nudgeEntry(entry, dx / width, dy / height);
   }
 
+  /** The onion skin: the selected entry at its keyframes just before and after the current frame,
+   * [{frame, value}] (none without keyframes). */
+  onionSkin() {
+    const entry = this.selected();
+    if (!entry) return [];
+    const { previous, next } = neighbours(entry, this.valueKey, this.frame);
+    return [previous, next].filter(Boolean);
+  }
+
   /**
-   * A canvas drag (see canvas.js) that edits one property of an entry (an object's box, a person's
-   * keypoints): `update(point, original)` gives the new value for the pointer's model point. Released,
-   * the edit is committed if the value changed; cancelled, the original is put back.
+   * A canvas drag (see canvas.js) that edits an entry's value at the current frame (an object's box, a
+   * person's keypoints): `update(point, original)` gives the new value for the pointer's model point.
+   * Released, the edit is committed if the value changed; cancelled or unchanged, the entry is put back as
+   * it was (so a click that selects makes no keyframe).
    */
-  editDrag(entry, property, update) {
-    const original = entry[property];
+  editDrag(entry, update) {
+    const key = this.valueKey;
+    const original = this.value(entry);
+    const before = { own: entry[key], keyframes: entry.keyframes, had: "keyframes" in entry };
+    const restore = () => {
+      entry[key] = before.own;
+      if (before.had) entry.keyframes = before.keyframes;
+      else delete entry.keyframes;
+    };
     return {
       move: (point) => {
-        entry[property] = update(point, original);
+        this.setValue(entry, update(point, original));
       },
       end: () => {
-        if (entry[property] !== original) this.editor.changed();
+        if (JSON.stringify(this.value(entry)) !== JSON.stringify(original)) this.editor.changed();
+        else restore();
       },
-      cancel: () => {
-        entry[property] = original;
-      },
+      cancel: restore,
     };
   }
 
