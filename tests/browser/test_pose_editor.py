@@ -89,7 +89,7 @@ def test_posed_persons_reach_the_workflow_and_the_executed_prompt(pose_page: Com
     workflow = page.serialize()
     (node,) = [n for n in workflow["nodes"] if n["id"] == POSE]
     text = page.widget(POSE, "layout")
-    assert node["widgets_values"] == [text, "add to layout"]
+    assert node["widgets_values"] == [text, "add to layout", 0]  # layout, pose_keypoint_mode, frames
     assert set(page.prompt()[str(POSE)]["inputs"]) == {"layout", "pose_keypoint_mode"}
 
     page.small_run()

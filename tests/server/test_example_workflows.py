@@ -68,6 +68,10 @@ INDEX_MAP_WORDS = ("semantic", "ade20k")  # a LoadImage name holding one of thes
 # so the text-box example's 0.3 grounds 1 of 4 steps, but none of 3.
 STEPS = 4
 GLIGEN_PREFIX = "GLIGENSuite_"
+TEXT_BOX_ENCODE, CAPTION_OUTPUT = f"{GLIGEN_PREFIX}TextBoxEncode", 4  # its caption output's slot
+SIDE_OUTPUT_VIEWERS = ("PreviewImage", "SaveImage", "MaskPreview")  # nodes that only show what they are given
+CAPTION_EXAMPLE = REPO_ROOT / "example_workflows" / "GLIGEN phrases linked to the prompt.json"
+MOVING_EXAMPLE = REPO_ROOT / "example_workflows" / "GLIGEN a ball rolling over 16 frames.json"
 # stand_in_kind -> (example, the official file swapped into its Loader, or None: the example's own file).
 # HED reads edges like canny; normal and depth maps are both RGB pictures; the text-image inpainting file
 # takes phrases alone, as the text-box one does.
@@ -123,17 +127,25 @@ def referenced_models(api: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:
 
 
 def without_gligen(api: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The same prompt minus the pack's nodes: whatever took GLIGEN Apply's MODEL takes its input MODEL."""
+    """The same prompt minus the pack's nodes: whatever took GLIGEN Apply's MODEL takes its input MODEL; an
+    output node that shows an encode node's side output (a preview of the layout) goes too."""
     bypass = {nid: node["inputs"]["model"] for nid, node in api.items()
               if node["class_type"] == f"{GLIGEN_PREFIX}Apply"}
+    removed = {nid for nid, node in api.items() if node["class_type"].startswith(GLIGEN_PREFIX)}
+    removed |= {nid for nid, node in api.items() if node["class_type"] in SIDE_OUTPUT_VIEWERS
+                and any(isinstance(v, list) and v[:1] and v[0] in removed - set(bypass)
+                        for v in node["inputs"].values())}
     plain: dict[str, dict[str, Any]] = {}
     for nid, node in api.items():
-        if node["class_type"].startswith(GLIGEN_PREFIX):
+        if nid in removed:
             continue
         node = json.loads(json.dumps(node))
         for key, value in node["inputs"].items():
             while isinstance(value, list) and len(value) == 2 and value[0] in bypass:
                 value = bypass[value[0]]
+            if (isinstance(value, list) and len(value) == 2 and value[1] == CAPTION_OUTPUT
+                    and api.get(value[0], {}).get("class_type") == TEXT_BOX_ENCODE):
+                value = caption_output(api, value[0])  # the prompt stays the one the grounded run encoded
             node["inputs"][key] = value
         plain[nid] = node
     dangling = [(nid, key) for nid, node in plain.items() for key, v in node["inputs"].items()
@@ -142,9 +154,20 @@ def without_gligen(api: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return plain
 
 
+def caption_output(api: dict[str, dict[str, Any]], encode_id: str) -> str:
+    """What Text-Box Encode's caption output gives, for a caption typed into a String node upstream."""
+    from gligen_suite.gligen_model.caption import match_caption
+
+    inputs = api[encode_id]["inputs"]
+    source = api[inputs["caption"][0]]
+    assert source["class_type"] in ("PrimitiveString", "PrimitiveStringMultiline"), source["class_type"]
+    phrases = [o.get("phrase", "") for o in json.loads(inputs["layout"])["objects"]]
+    return match_caption(source["inputs"]["value"], phrases, inputs["append_missing_phrases"]).caption
+
+
 def run_pixels(server: ComfyServer, api: dict[str, dict[str, Any]], sampled: bool = False) -> np.ndarray:
-    """Run the prompt; the one saved image as an HxWx3 uint8 array. sampled: fail if ComfyUI answered the
-    sampler from its cache instead of sampling again."""
+    """Run the prompt; what SaveImage saved as an HxWx3 uint8 array (a batch: FxHxWx3, in batch order).
+    sampled: fail if ComfyUI answered the sampler from its cache instead of sampling again."""
     history = server.run(api, timeout=300)
     assert history["status"]["status_str"] == "success", history["status"]
     if sampled:
@@ -152,9 +175,17 @@ def run_pixels(server: ComfyServer, api: dict[str, dict[str, Any]], sampled: boo
                   for node in data.get("nodes", [])}
         samplers = {nid for nid, node in api.items() if node["class_type"] in ("KSampler", "KSamplerAdvanced")}
         assert samplers and not samplers & cached, f"the sampler {sorted(samplers)} came from the cache"
-    images = server.output_images(history)
-    assert len(images) == 1, f"expected one image, got {len(images)}"
-    return np.asarray(images[0].convert("RGB"))
+    (saver,) = [nid for nid, node in api.items() if node["class_type"] == "SaveImage"]
+    images = [np.asarray(image.convert("RGB")) for image in server.output_images(history, saver)]
+    batch = batch_size(api)
+    assert len(images) == batch, f"expected {batch} image(s), got {len(images)}"
+    return images[0] if batch == 1 else np.stack(images)
+
+
+def batch_size(api: dict[str, dict[str, Any]]) -> int:
+    """The batch an example samples: its Empty Latent Image's batch_size (1 without one)."""
+    sizes = [node["inputs"]["batch_size"] for node in api.values() if node["class_type"] == "EmptyLatentImage"]
+    return sizes[0] if sizes else 1
 
 
 def example_base(path: Path) -> str:
@@ -346,7 +377,8 @@ def test_example_workflow_runs(runs: Runs, server: ComfyServer, path: Path) -> N
     api, grounded, _ = runs.get(path)
     assert any(n["class_type"].startswith(GLIGEN_PREFIX) for n in api.values()), "example uses no pack node"
     samples_a_picture = not any(n["class_type"] == "EmptyLatentImage" for n in api.values())
-    assert grounded.shape == (PICTURE_SHAPE if samples_a_picture else (SIZE, SIZE, 3))
+    batch = () if batch_size(api) == 1 else (batch_size(api),)
+    assert grounded.shape == (PICTURE_SHAPE if samples_a_picture else (*batch, SIZE, SIZE, 3))
     assert_not_constant(grounded)
     # NaN/inf latents become a uint8 image silently; numpy warns while SaveImage casts them
     assert "invalid value encountered" not in server.log_text()
@@ -455,3 +487,64 @@ def test_unknown_checkpoint_is_rejected_at_validation(runs: Runs) -> None:
         runs.server.queue_prompt(api)
     assert info.value.status == 400
     assert "ckpt_name: 'no_such_checkpoint.safetensors' not in" in str(info.value)
+
+
+def upstream(api: dict[str, dict[str, Any]], node_id: str) -> dict[str, dict[str, Any]]:
+    """The part of a prompt node `node_id` needs: it and every node it reads from."""
+    needed, todo = set(), [node_id]
+    while todo:
+        nid = todo.pop()
+        if nid not in needed:
+            needed.add(nid)
+            todo += [v[0] for v in api[nid]["inputs"].values() if isinstance(v, list) and len(v) == 2]
+    return {nid: api[nid] for nid in needed}
+
+
+def test_the_rolling_ball_grounds_each_frame_on_its_keyframes(runs: Runs, server: ComfyServer) -> None:
+    """16 frames in one prompt, the ball keyframed from the left (frame 0) to the right (frame 15): frame 0 is the
+    frame the same prompt gives with the ball held at its first box, the last frames differ; the encode node's
+    preview draws the ball's box frame by frame where the keyframes put it."""
+    api, grounded, _ = runs.get(MOVING_EXAMPLE)
+    assert grounded.shape[0] == 16 == batch_size(api)
+    held = json.loads(json.dumps(api))
+    (encode,) = [n for n in held.values() if n["class_type"] == f"{GLIGEN_PREFIX}TextBoxEncode"]
+    assert isinstance(encode["inputs"]["latent"], list), "the frame count comes from the sampled latent"
+    layout = json.loads(encode["inputs"]["layout"])
+    start, end = layout["objects"][0]["box"], layout["objects"][0]["keyframes"][-1]["box"]
+    for obj in layout["objects"]:
+        obj.pop("keyframes", None)
+    encode["inputs"]["layout"] = json.dumps(layout)
+    still = run_pixels(server, held)
+    moved = np.abs(grounded.astype(int) - still.astype(int)).reshape(16, -1).max(axis=1)
+    # the same batch, the same noise: frame 0 (the same box) matches exactly, every later frame (the box moved)
+    # does not; the tiny stand-in grounds 1 of 4 steps, so the moved frames differ by a few levels only
+    assert moved[0] <= 1 and (moved[1:] > 1).all(), f"per frame, the most a pixel moved: {moved.tolist()}"
+
+    (preview_id,) = [nid for nid, n in api.items() if n["class_type"] == "PreviewImage"]
+    history = server.run(upstream(api, preview_id), timeout=300)
+    previews = [np.asarray(image.convert("RGB")) for image in server.output_images(history, preview_id)]
+    assert len(previews) == 16
+    ball_outline = np.array([0xE6, 0x19, 0x4B])  # the first object's palette colour, drawn opaque
+    for f, preview in enumerate(previews):
+        columns = np.nonzero((preview == ball_outline).all(axis=-1).any(axis=0))[0]
+        x0 = start[0] + (end[0] - start[0]) * f / 15
+        assert abs(int(columns.min()) - x0) <= 1, f"frame {f}: the box starts at {columns.min()}, not {x0:.1f}"
+
+
+def test_the_linked_prompt_names_its_phrases_and_gets_the_missing_one_appended(runs: Runs,
+                                                                              server: ComfyServer) -> None:
+    """The String node feeds the encode node's caption and the encode node's caption output feeds the positive
+    prompt: the node's UI lists the lamp as not in the caption, and the prompt encoded has it appended."""
+    api, _, _ = runs.get(CAPTION_EXAMPLE)
+    (encode_id,) = [nid for nid, n in api.items() if n["class_type"] == f"{GLIGEN_PREFIX}TextBoxEncode"]
+    (text_id,) = [nid for nid, n in api.items() if n["class_type"] == "PrimitiveStringMultiline"]
+    assert api[encode_id]["inputs"]["caption"] == [text_id, 0]
+    positive = [n for n in api.values() if n["class_type"] == "CLIPTextEncode"
+                and n["inputs"]["text"] == [encode_id, CAPTION_OUTPUT]]
+    assert len(positive) == 1, "the positive prompt encodes the node's caption output"
+    history = server.run(api, timeout=300)
+    lines = history["outputs"][encode_id]["text"]
+    assert any("a red lamp: not in the caption" in line for line in lines), lines
+    assert any("a ginger cat: in the caption" in line for line in lines), lines
+    caption = api[text_id]["inputs"]["value"]
+    assert caption_output(api, encode_id) == f"{caption}, a red lamp"  # what the plain graph prompts with
