@@ -75,16 +75,30 @@ def encode_layout_frames(clip: Any, layout: str | LayoutDocument, frames: int,
     embedded = encode_phrases(clip, phrases)
     phrase_rows = dict(zip(phrases, embedded, strict=True))
     width = embedded.shape[1]
+    # Frames showing the same entries share one feature tensor: 4,096 frames of 30 SDXL phrases would
+    # otherwise hold 4,096 copies (1 GB); the groundings never change their tensors in place.
+    shared: dict[tuple[Any, ...], torch.Tensor] = {}
+
+    def phrase_features(objects: Sequence[LayoutObject]) -> torch.Tensor:
+        key = ("phrases", *(o.phrase for o in objects))
+        if key not in shared:
+            shared[key] = torch.stack([phrase_rows[o.phrase] if o.phrase else torch.zeros(width)
+                                       for o in objects]) if objects else torch.zeros(0, width)
+        return shared[key]
+
+    def image_features(objects: Sequence[LayoutObject]) -> torch.Tensor | None:
+        if not any(o.image is not None for o in objects):
+            return None
+        key = ("images", *(image_key(o) for o in objects))
+        if key not in shared:
+            image_width = next(iter(image_rows.values())).shape[0]
+            shared[key] = torch.stack([image_rows[image_key(o)] if o.image is not None else torch.zeros(image_width)
+                                       for o in objects])
+        return shared[key]
+
     groundings = []
     for f, objects in enumerate(per_frame):
-        phrase_embeddings = torch.stack([phrase_rows[o.phrase] if o.phrase else torch.zeros(width)
-                                         for o in objects]) if objects else torch.zeros(0, width)
-        image_embeddings = None
-        if any(o.image is not None for o in objects):
-            image_width = next(iter(image_rows.values())).shape[0]
-            image_embeddings = torch.stack([image_rows[image_key(o)] if o.image is not None
-                                            else torch.zeros(image_width) for o in objects])
-        grounding = _box_grounding(objects, phrase_embeddings, image_embeddings)
+        grounding = _box_grounding(objects, phrase_features(objects), image_features(objects))
         before = previous.frames[f] if isinstance(previous, FrameGroundings) else previous
         groundings.append(grounding if before is None else _chain(before, grounding))
     return FrameGroundings(tuple(groundings))

@@ -196,6 +196,8 @@ def test_a_keyframed_box_moves_the_tokens_frame_by_frame(host: TinyHost, parts: 
     assert grounding.frames[3].boxes[0].tolist() == pytest.approx([v / CANVAS for v in between], abs=1e-6)
     # the phrases (the same in every frame) went through the CLIP once: every frame holds the same features
     assert all(torch.equal(g.phrase_embeddings, grounding.frames[0].phrase_embeddings) for g in grounding.frames)
+    # ... and, as every frame shows the same objects, the frames share one feature tensor (no copy per frame)
+    assert all(g.phrase_embeddings is grounding.frames[0].phrase_embeddings for g in grounding.frames)
 
 
 def test_frames_zero_keeps_one_layout_for_every_item(host: TinyHost) -> None:

@@ -117,6 +117,8 @@ def test_preview_masks_and_boxes_come_one_per_frame(host: TinyHost) -> None:
         assert bool(masks[2 * f + 1].any()) is lamp_shown
         assert len(boxes[f]) == (2 if lamp_shown else 1)
         assert grounding.frames[f].phrases == (("a red cube", "a small lamp") if lamp_shown else ("a red cube",))
+    # frames 0-4 (cube and lamp) share one phrase feature tensor, frames 5-7 (the cube alone) another
+    assert len({id(g.phrase_embeddings) for g in grounding.frames}) == 2
     # the previews differ frame by frame, and the cube keeps its colour (object 1's) throughout
     assert (preview[0] - preview[7]).abs().max() > 0.1
     assert boxes[0][0]["metadata"]["palette"] == boxes[7][0]["metadata"]["palette"]
