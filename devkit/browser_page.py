@@ -77,6 +77,21 @@ def all_examples() -> list[dict[str, Any]]:
     return [example(path.name) for path in sorted(EXAMPLES.glob("*.json"))]
 
 
+# COCO-17 left/right joint pairs (eyes, ears, shoulders, elbows, wrists, hips, knees, ankles)
+LEFT_RIGHT_JOINTS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+
+
+def mirrored_pose(points: list[Any]) -> list[Any]:
+    """What the pose editor's mirror makes of 17 joints ([x, y] or None): reflected about the centre of the
+    visible joints, left and right joints swapped."""
+    xs = [p[0] for p in points if p]
+    axis = min(xs) + max(xs)
+    out = [None if p is None else [axis - p[0], p[1]] for p in points]
+    for a, b in LEFT_RIGHT_JOINTS:
+        out[a], out[b] = out[b], out[a]
+    return out
+
+
 def stand_in_picture(scratch: Path, name: str) -> Path:
     """A random picture for a Load Image node; for a "semantic" name a class-index map (grey values 0..150)."""
     index_map = is_index_map_picture(name)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from devkit.browser_page import ComfyPage, example
+from devkit.browser_page import ComfyPage, example, mirrored_pose
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -131,8 +131,8 @@ def test_a_joint_moved_at_a_frame_is_keyed_there_and_reaches_the_executed_prompt
     # Mirroring flips every keyframe (each about its own middle, so the person keeps its path).
     editor.locator(".gligen-toolbar >> text=mirror").click()
     person = page.layout(NODE)["persons"][0]
-    assert person["keypoints"] == mirrored(first)
-    assert [k["keypoints"] for k in person["keyframes"]] == [mirrored(at_five), mirrored(moved)]
+    assert person["keypoints"] == mirrored_pose(first)
+    assert [k["keypoints"] for k in person["keyframes"]] == [mirrored_pose(at_five), mirrored_pose(moved)]
 
     text = page.widget(NODE, "layout")
     reload(page, "GLIGEN phrases in boxes.json")
@@ -144,16 +144,3 @@ def test_a_joint_moved_at_a_frame_is_keyed_there_and_reaches_the_executed_prompt
     assert entry["status"]["status_str"] == "success", entry["status"]
     executed = json.loads(entry["prompt"][2][str(NODE)]["inputs"]["layout"])
     assert [k["frame"] for k in executed["persons"][0]["keyframes"]] == [5, 15]
-
-
-LEFT_RIGHT = [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)]
-
-
-def mirrored(points: list[Any]) -> list[Any]:
-    """Reflected about the centre of the visible joints, left and right joints swapped."""
-    xs = [p[0] for p in points if p]
-    axis = min(xs) + max(xs)
-    out = [None if p is None else [axis - p[0], p[1]] for p in points]
-    for a, b in LEFT_RIGHT:
-        out[a], out[b] = out[b], out[a]
-    return out

@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 
-from devkit.browser_page import ComfyPage, example
+from devkit.browser_page import ComfyPage, example, mirrored_pose
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 POSE = 5  # GLIGENSuite_PoseEncode in example_workflows/GLIGEN poses drawn in the layout.json
-LEFT_RIGHT = [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)]
 # The standing template of the editor, placed at x = 0.75 of the 512 canvas (the third person's slot).
 THIRD = [[384, 96], [396, 84], [372, 84], [410, 92], [358, 92], [428, 150], [340, 150], [446, 220], [322, 220],
          [454, 286], [314, 286], [414, 290], [354, 290], [418, 380], [350, 380], [420, 466], [348, 466]]
@@ -24,16 +23,6 @@ THIRD = [[384, 96], [396, 84], [372, 84], [410, 92], [358, 92], [428, 150], [340
 
 def persons(page: ComfyPage) -> list[dict[str, Any]]:
     return page.layout(POSE)["persons"]
-
-
-def mirrored(points: list[Any]) -> list[Any]:
-    """Reflected about the centre of the visible joints, left and right joints swapped."""
-    xs = [p[0] for p in points if p]
-    axis = min(xs) + max(xs)
-    out = [None if p is None else [axis - p[0], p[1]] for p in points]
-    for a, b in LEFT_RIGHT:
-        out[a], out[b] = out[b], out[a]
-    return out
 
 
 def canvas_rgb_when(page: ComfyPage, at: list[int], drawn: Callable[[list[int]], bool],
@@ -75,7 +64,7 @@ def test_posed_persons_reach_the_workflow_and_the_executed_prompt(pose_page: Com
     assert editor.locator('.gligen-chip[aria-pressed="false"]').all_text_contents() == ["left wrist", "right wrist"]
     # Mirror it from the toolbar; then Delete (the keys stay with the editor) and undo.
     editor.locator(".gligen-toolbar >> text=mirror").click()
-    expected = mirrored(expected)
+    expected = mirrored_pose(expected)
     assert persons(page)[2]["keypoints"] == expected
     page.screenshot_node(POSE, "pose_editor")
     keyboard.press("Delete")
@@ -90,7 +79,7 @@ def test_posed_persons_reach_the_workflow_and_the_executed_prompt(pose_page: Com
     (node,) = [n for n in workflow["nodes"] if n["id"] == POSE]
     text = page.widget(POSE, "layout")
     assert node["widgets_values"] == [text, "add to layout", 0]  # layout, pose_keypoint_mode, frames
-    assert set(page.prompt()[str(POSE)]["inputs"]) == {"layout", "pose_keypoint_mode"}
+    assert set(page.prompt()[str(POSE)]["inputs"]) == {"layout", "pose_keypoint_mode", "frames"}
 
     page.small_run()
     entry = page.queue()

@@ -289,15 +289,17 @@ def test_the_caption_input_switch_and_output_leave_saved_workflows_as_they_were(
     assert info["output_name"][-1] == "caption"
     before = ["layout", "seed_mode", "crop_images_to_boxes"]
     assert widget_layout(info)[:5] == [*before, "append_missing_phrases", "frames"]
-    saved = [node for path in sorted((REPO_ROOT / "example_workflows").glob("*.json"))
+    saved = [(path.stem, node) for path in sorted((REPO_ROOT / "example_workflows").glob("*.json"))
              for node in json.loads(path.read_text(encoding="utf-8"))["nodes"]
              if node["type"] == "GLIGENSuite_TextBoxEncode"]
     assert saved
-    for node in saved:  # each saved value still lands on the widget it was saved from
+    for example, node in saved:  # each saved value still lands on the widget it was saved from
         values = node["widgets_values"]
         assert len(values) in (3, 4, 5) and isinstance(json.loads(values[0]), dict)
         assert values[1] in ("copy when empty", "copy always") and isinstance(values[2], bool)
-        assert values[3:] in ([], [False], [False, 0])  # the examples keep the new widgets' defaults
+        # the examples keep the new widgets' defaults; the caption example appends the missing phrases
+        appends = example == "GLIGEN phrases linked to the prompt"
+        assert values[3:] == [True, 0] if appends else values[3:] in ([], [False], [False, 0]), example
 
 
 def test_without_a_caption_the_output_is_the_phrases_joined(host: TinyHost) -> None:

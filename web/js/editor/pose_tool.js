@@ -16,6 +16,17 @@ const JOINT_PX = 9; // pick radius, display pixels
 const BODY_PAD_PX = 10; // the body box around the joints, display pixels
 const ONION_ALPHA = 0.35; // the onion skin's limbs
 
+/** Stroke the COCO limbs between the visible `points` ([x, y] canvas pixels, or null) in one path. */
+function strokeLimbs(ctx, points) {
+  ctx.beginPath();
+  for (const [a, b] of SKELETON) {
+    if (!points[a] || !points[b]) continue;
+    ctx.moveTo(...points[a]);
+    ctx.lineTo(...points[b]);
+  }
+  ctx.stroke();
+}
+
 export class PoseTool extends Tool {
   constructor(editor) {
     super(editor, { kind: "pose", list: "persons", valueKey: "keypoints", addLabel: "+ person", max: MAX_PERSONS,
@@ -208,13 +219,7 @@ export class PoseTool extends Tool {
       ctx.strokeStyle = color;
       ctx.lineWidth = selected ? lineWidth + 1 : lineWidth;
       ctx.setLineDash(isLocked(person) ? [5, 4] : []);
-      ctx.beginPath();
-      for (const [a, b] of SKELETON) {
-        if (!points[a] || !points[b]) continue;
-        ctx.moveTo(...points[a]);
-        ctx.lineTo(...points[b]);
-      }
-      ctx.stroke();
+      strokeLimbs(ctx, points);
       ctx.setLineDash([]);
       points.forEach((point, joint) => {
         if (!point) return;
@@ -248,13 +253,7 @@ export class PoseTool extends Tool {
     ctx.setLineDash([3, 3]);
     for (const { frame, value } of skins) {
       const points = value.map((p) => (p ? [view.x(p[0]), view.y(p[1])] : null));
-      ctx.beginPath();
-      for (const [a, b] of SKELETON) {
-        if (!points[a] || !points[b]) continue;
-        ctx.moveTo(...points[a]);
-        ctx.lineTo(...points[b]);
-      }
-      ctx.stroke();
+      strokeLimbs(ctx, points);
       const bounds = boundsOf(points);
       if (bounds) ctx.fillText(String(frame), bounds[2] + 3, bounds[1]);
     }
