@@ -14,7 +14,7 @@ from ..gligen_model.grounding import PoseGrounding, pose_grounding
 from ..gligen_model.keyframes import check_frame_count, entries_for_frames
 from ..gligen_model.layout import Layout
 from ..gligen_model.pose import MAX_PERSONS, PASTED_OPENPOSE, Person, persons_from_pose_keypoint, pose_frame_count
-from .editor.browser import background_ui
+from .editor.browser import background_ui, frames_ui
 from .editor.document import LayoutDocument, as_document
 from .editor.node_runs import MASKS_TOOLTIP, PREVIEW_TOOLTIP, pose_frame_outputs, pose_outputs, pose_run_layout
 from .editor.seeding import ADD_TO_LAYOUT, POSE_KEYPOINT_MODES
@@ -161,4 +161,5 @@ class GligenPoseEncode(io.ComfyNode):
             outputs = pose_frame_outputs(document, per_frame, extra, background)
         else:
             outputs = pose_outputs(document, [p for p in per_frame[0] if p is not None], extra, background)
-        return io.NodeOutput(grounding, *outputs, ui=background_ui(background))
+        ui = (background_ui(background, frames) or {}) | frames_ui(frames)
+        return io.NodeOutput(grounding, *outputs, ui=ui)

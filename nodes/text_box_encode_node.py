@@ -14,7 +14,7 @@ from ..gligen_model.frames import FrameGroundings, grounding_kind
 from ..gligen_model.grounding import BoxGrounding, concat_box_groundings
 from ..gligen_model.keyframes import entries_for_frames, layouts_for_frames, max_keyframe
 from ..gligen_model.layout import MAX_OBJECTS, Layout, LayoutObject, empty_layout_json
-from .editor.browser import background_ui
+from .editor.browser import background_ui, frames_ui
 from .editor.captions import caption_ui
 from .editor.document import LayoutDocument, as_document
 from .editor.node_runs import MASKS_TOOLTIP, PREVIEW_TOOLTIP, box_frame_outputs, box_outputs, box_run_layout
@@ -224,5 +224,6 @@ class GligenTextBoxEncode(io.ComfyNode):
                                         match.missing)
         else:
             outputs = box_outputs(document, background, match.missing)
-        ui = (background_ui(background) or {}) | (caption_ui(caption, match, objects) if caption is not None else {})
+        ui = ((background_ui(background, frames) or {}) | frames_ui(frames)
+              | (caption_ui(caption, match, objects) if caption is not None else {}))
         return io.NodeOutput(grounding, *outputs, match.caption, ui=ui or None)

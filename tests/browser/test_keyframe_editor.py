@@ -144,3 +144,50 @@ def test_a_joint_moved_at_a_frame_is_keyed_there_and_reaches_the_executed_prompt
     assert entry["status"]["status_str"] == "success", entry["status"]
     executed = json.loads(entry["prompt"][2][str(NODE)]["inputs"]["layout"])
     assert [k["frame"] for k in executed["persons"][0]["keyframes"]] == [5, 15]
+
+
+def test_a_video_background_follows_the_timeline_and_a_latent_sets_its_length(comfy_page: ComfyPage) -> None:
+    """A red and a blue picture batched as the background, the example's latent (batch 2) in `latent`, frames 0:
+    after a run the timeline spans the latent's 2 frames, and each frame shows its own picture under the
+    canvas."""
+    from PIL import Image
+
+    page = comfy_page
+    for name, rgb in (("gligen_red.png", (255, 0, 0)), ("gligen_blue.png", (0, 0, 255))):
+        Image.new("RGB", (64, 64), rgb).save(page.server.input_dir / name)
+    page.load_workflow(example("GLIGEN phrases in boxes.json"))
+    page.js("""() => {
+        const box = app.graph.getNodeById(5), latent = app.graph.getNodeById(8);
+        const add = (type, pos) => { const n = LiteGraph.createNode(type); n.pos = pos; app.graph.add(n); return n; };
+        const batch = add("ImageBatch", [box.pos[0] - 400, box.pos[1] + 500]);
+        ["gligen_red.png", "gligen_blue.png"].forEach((name, i) => {
+            const image = add("LoadImage", [box.pos[0] - 800, box.pos[1] + 400 * i]);
+            image.widgets.find((w) => w.name === "image").value = name;
+            image.connect(0, batch, i);
+        });
+        batch.connect(0, box, box.findInputSlot("background"));
+        latent.connect(0, box, box.findInputSlot("latent"));
+    }""")
+    page.set_widget(8, "batch_size", 2)
+    page.focus_node(NODE)
+    assert timeline(page).is_hidden()  # frames 0, no keyframes, no run yet
+    page.small_run()
+    entry = page.queue()
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    page.page.wait_for_function("""() => { const p = window.comfyAPI.app.app.graph.getNodeById(5).properties;
+        return p.gligen_run_frames === 2 && p.gligen_background_frames?.length === 2; }""")
+    page.settle()
+    assert timeline(page).is_visible()
+    assert timeline(page).locator(".gligen-frame-slider").get_attribute("max") == "1"
+
+    def corner_is(channel: int) -> None:  # the top-right corner: no box there
+        page.page.wait_for_function(f"""() => {{
+            const c = document.querySelector('[data-test-node="{NODE}"] .gligen-canvas');
+            const px = c.getContext("2d").getImageData(c.width - 6, 6, 1, 1).data;
+            return px[{channel}] > px[{2 - channel}] + 100; }}""")
+
+    corner_is(0)  # frame 0: red
+    go_to_frame(page, 1)
+    corner_is(2)  # frame 1: blue
+    go_to_frame(page, 0)
+    corner_is(0)

@@ -8,8 +8,8 @@ import { fileURLToPath } from "node:url";
 import * as constants from "../../web/js/editor/constants.js";
 
 const PATH = fileURLToPath(new URL("../../web/js/editor/constants.js", import.meta.url));
-const NAMES = ["BACKGROUND_KEY", "BIDI_CONTROLS", "GRID", "JOINT_NAMES", "LAYOUT_EVENT", "LAYOUT_VERSION",
-  "LEFT_RIGHT_PAIRS", "MAX_CANVAS", "MAX_LAYOUT_CHARS", "MAX_OBJECTS", "MAX_PERSONS", "MAX_STRENGTH", "OBJECT_ORDER",
+const NAMES = ["BACKGROUND_FRAMES_KEY", "BACKGROUND_KEY", "BIDI_CONTROLS", "FRAMES_KEY", "GRID", "JOINT_NAMES",
+  "LAYOUT_EVENT", "LAYOUT_VERSION", "LEFT_RIGHT_PAIRS", "MAX_CANVAS", "MAX_LAYOUT_CHARS", "MAX_OBJECTS", "MAX_PERSONS", "MAX_STRENGTH", "OBJECT_ORDER",
   "PALETTE", "PERSON_ORDER", "SKELETON", "STANDING_PERSON", "TOP_ORDER"];
 
 test("the module is plain literals that `node -e` prints as JSON (how the Python test reads it)", () => {

@@ -231,3 +231,33 @@ def test_per_frame_poses_sample_each_item_as_alone(host: TinyHost, keypoint_glig
         alone = run(pose_encode(pose_layout([{"keypoints": shifted(-60 if f == 0 else 60)}]))[0], slice(f, f + 1))
         assert (batch[f:f + 1] - alone).abs().max() <= tolerance * alone.abs().max(), f"item {f}"
     assert (batch[0:1] - run(pose_encode(pose_layout([{"keypoints": shifted(60)}]))[0], slice(0, 1))).abs().max() > 1e-3
+
+
+# ---- what the editor hears --------------------------------------------------------------------------
+
+def test_a_per_frame_run_tells_the_editor_its_frames_and_each_video_frame(host: TinyHost) -> None:
+    """The node's UI output: the frame count of a per-frame run (a latent's batch size, for the timeline), and a
+    background batch of one image per frame saved frame by frame; a static run, or a background of another
+    length, names neither."""
+    import folder_paths
+    from gligen_suite.nodes.editor.browser import BACKGROUND_FRAMES_KEY, BACKGROUND_KEY, FRAMES_KEY
+    from gligen_suite.nodes.pose_encode_node import GligenPoseEncode
+    from gligen_suite.nodes.text_box_encode_node import GligenTextBoxEncode
+    from PIL import Image
+
+    video = torch.stack([torch.full((96, 128, 3), v) for v in (0.0, 0.25, 0.5, 0.75)])
+    layout = box_layout([{**CUBE, "keyframes": [{"frame": 3, "box": END}]}])
+    ui = GligenTextBoxEncode.execute(host.clip, layout, background=video, latent=latent(4)).ui
+    assert ui[FRAMES_KEY] == [4] and len(ui[BACKGROUND_KEY]) == 1
+    saved = ui[BACKGROUND_FRAMES_KEY]
+    assert len(saved) == 4 and all(ref["type"] == "temp" for ref in saved)
+    grey = [Image.open(f"{folder_paths.get_temp_directory()}/{ref['subfolder']}/{ref['filename']}").getpixel((0, 0))
+            for ref in saved]
+    assert [g[0] for g in grey] == pytest.approx([v * 255 for v in (0.0, 0.25, 0.5, 0.75)], abs=1)
+
+    other = GligenTextBoxEncode.execute(host.clip, layout, background=video[:2], frames=4).ui
+    assert other[FRAMES_KEY] == [4] and BACKGROUND_FRAMES_KEY not in other and len(other[BACKGROUND_KEY]) == 1
+    still = GligenTextBoxEncode.execute(host.clip, layout, background=video).ui
+    assert FRAMES_KEY not in still and BACKGROUND_FRAMES_KEY not in still
+    pose = GligenPoseEncode.execute(pose_layout([{"keypoints": JOINTS}]), latent=latent(3))
+    assert pose.ui == {FRAMES_KEY: [3]}  # nothing moves (a static grounding), but the timeline spans the latent

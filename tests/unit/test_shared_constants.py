@@ -47,6 +47,7 @@ def python_constants() -> dict[str, Any]:
         "JOINT_NAMES": [name.replace("_", " ") for name in joints], "SKELETON": pose.COCO17_SKELETON,
         "LEFT_RIGHT_PAIRS": left_right, "STANDING_PERSON": STANDING_PERSON, "PALETTE": colors.PALETTE,
         "LAYOUT_EVENT": browser.LAYOUT_EVENT, "BACKGROUND_KEY": browser.BACKGROUND_KEY,
+        "BACKGROUND_FRAMES_KEY": browser.BACKGROUND_FRAMES_KEY, "FRAMES_KEY": browser.FRAMES_KEY,
         "BIDI_CONTROLS": preview.BIDI_CONTROLS,
     }
     return json.loads(json.dumps(values))  # tuples as lists, as in the JS

@@ -35,10 +35,12 @@ export const STANDING_PERSON = [[256, 96], [268, 84], [244, 84], [282, 92], [230
 export const PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45",
   "#fabed4", "#469990", "#dcbeff", "#9a6324", "#fffac8", "#800000", "#aaffc3", "#ffd8b1"];
 
-// nodes/editor_bridge.py: the websocket event with a layout the node ran with, and the UI output key
-// naming the background image.
+// nodes/editor/browser.py: the websocket event with a layout the node ran with, and the UI output keys
+// naming the background image, a video background's frames, and a per-frame run's frame count.
 export const LAYOUT_EVENT = "gligen_suite.layout";
 export const BACKGROUND_KEY = "gligen_background";
+export const BACKGROUND_FRAMES_KEY = "gligen_background_frames";
+export const FRAMES_KEY = "gligen_frames";
 
 // The snap grid, layout pixels: one latent cell (the VAE's downscale factor).
 export const GRID = 8;

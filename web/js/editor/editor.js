@@ -4,6 +4,7 @@
 // holds and writes canonical layout JSON back into it on every committed edit (never while loading).
 // The canvas shows the layout at the timeline's frame (timeline.js); edits there key that frame.
 
+import { BackgroundFrames, readFrameRefs } from "./background_frames.js";
 import { EditorCanvas } from "./canvas.js";
 import { GRID, MAX_CANVAS } from "./constants.js";
 import { button, el, setText } from "./dom.js";
@@ -35,6 +36,7 @@ export class LayoutEditor {
     this.editable = true;
     this.message = "";
     this.backgroundImage = null;
+    this.backgroundFrames = new BackgroundFrames(imageUrl);
     this.tool = new Tool(this);
     this.#build(onWheel, frames);
   }
@@ -69,7 +71,7 @@ export class LayoutEditor {
       this.buttons.lastOutput, this.buttons.clearBackground, this.buttons.undo, this.buttons.redo, this.buttons.json);
     this.json = new JsonPanel({ read: () => this.widget.value ?? "", apply: (text) => this.applyText(text),
       onToggle: (open) => this.#jsonToggled(open) });
-    this.timeline = new Timeline(this, frames);
+    this.timeline = new Timeline(this, frames, () => Number(this.properties.gligen_run_frames ?? 0));
     this.root = el("div", { className: `gligen-editor gligen-${tool.kind}-editor` },
       toolbar, this.stage, this.timeline.element, ...tool.sections(), this.list, this.json.element, this.status);
     // Inside the editor the pointer belongs to the editor: the node must not start dragging (Nodes 2.0).
@@ -99,6 +101,17 @@ export class LayoutEditor {
   /** The timeline moved to another frame. */
   frameChanged() {
     this.#refresh();
+    this.#showBackground();
+  }
+
+  /** The frames the node's last run grounded (a connected latent's batch size; 0: a static run): the
+   * timeline spans them while the `frames` widget is 0. Saved with the node's view settings. */
+  setRunFrames(frames) {
+    const count = Math.round(Number(frames));
+    if (Number.isFinite(count) && count > 0) this.properties.gligen_run_frames = count;
+    else delete this.properties.gligen_run_frames;
+    this.#refresh();
+    this.#showBackground();
   }
 
   /** The node's `frames` widget changed: the timeline's length (and whether it shows). */
@@ -314,8 +327,9 @@ export class LayoutEditor {
   }
 
   // ---------------------------------------------------------------- background
-  /** Show an image under the canvas: {filename, subfolder, type} as /view serves it, or null. */
-  setBackground(ref) {
+  /** Show an image under the canvas: {filename, subfolder, type} as /view serves it, or null; `frames`: the
+   * images of a video background, one per frame of the run (frame f's is shown at frame f), or none. */
+  setBackground(ref, frames = null) {
     if (ref && typeof ref.filename === "string") {
       const { filename, subfolder = "", type = "output" } = ref;
       this.properties.gligen_background = { filename: String(filename), subfolder: String(subfolder),
@@ -323,6 +337,9 @@ export class LayoutEditor {
     } else {
       delete this.properties.gligen_background;
     }
+    const frameRefs = this.properties.gligen_background ? readFrameRefs(frames) : null;
+    if (frameRefs) this.properties.gligen_background_frames = frameRefs;
+    else delete this.properties.gligen_background_frames;
     this.#loadBackground();
     this.onChange();
   }
@@ -330,15 +347,30 @@ export class LayoutEditor {
   /** (Re)load the background the node's properties name. */
   #loadBackground() {
     const ref = this.properties.gligen_background;
+    this.backgroundFrames.set(ref ? readFrameRefs(this.properties.gligen_background_frames) : null);
     this.canvas.setBackground(null);
     this.#refresh({ keepList: true });
     if (!ref) return;
     const image = new Image();
     this.backgroundImage = image;
-    image.onload = () => this.backgroundImage === image && this.canvas.setBackground(image);
+    image.onload = () => this.backgroundImage === image && this.#showBackground();
     image.onerror = () => this.backgroundImage === image &&
       this.warn("The background image is gone (ComfyUI clears temp images when it restarts).");
     image.src = this.imageUrl(ref);
+  }
+
+  /** The background of the timeline's frame: its own image for a video background (the previous picture stays
+   * until it has loaded), else the main one. */
+  #showBackground() {
+    const frame = this.timeline.visible ? this.frame : 0;
+    if (this.backgroundFrames.has(frame)) {
+      const image = this.backgroundFrames.image(frame, (loaded) => this.frame === frame &&
+        this.canvas.setBackground(loaded));
+      if (image) this.canvas.setBackground(image);
+      return;
+    }
+    const main = this.backgroundImage;
+    this.canvas.setBackground(main?.complete && main.naturalWidth > 0 ? main : null);
   }
 
   restoreBackground() {
@@ -375,6 +407,7 @@ export class LayoutEditor {
     this.canvas.destroy();
     if (this.backgroundImage) this.backgroundImage.src = "";
     this.backgroundImage = null;
+    this.backgroundFrames.destroy();
     this.root.remove();
   }
 }

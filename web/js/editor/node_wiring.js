@@ -2,7 +2,7 @@
 // fed by the node's run (background image, seeded layouts, the caption), removed with the node; its node-menu
 // entry.
 
-import { BACKGROUND_KEY, LAYOUT_EVENT } from "./constants.js";
+import { BACKGROUND_FRAMES_KEY, BACKGROUND_KEY, FRAMES_KEY, LAYOUT_EVENT } from "./constants.js";
 import { injectStyles } from "./dom.js";
 import { LayoutEditor } from "./editor.js";
 import { collectsNodeMenuItems, inputConnected, recordGraphChange } from "./front_end.js";
@@ -140,9 +140,12 @@ export function installEditor(nodeType, { Tool, app, api }) {
     destroyEditor(this);
   });
   chainCallback(proto, "onExecuted", function (output) {
+    const editor = editors.get(this);
+    if (!editor) return;
     const ref = output?.[BACKGROUND_KEY]?.[0];
-    if (ref) editors.get(this)?.setBackground(ref);
-    editors.get(this)?.tool.executed(output);
+    if (ref) editor.setBackground(ref, output[BACKGROUND_FRAMES_KEY]);
+    editor.setRunFrames(output?.[FRAMES_KEY]?.[0] ?? 0);
+    editor.tool.executed(output);
   });
   // Front ends with the getNodeMenuItems hook get the entry from there (nodeMenuItems) and still call
   // getExtraMenuOptions: only older ones get it here, so no menu shows it twice.

@@ -3,8 +3,8 @@
 // entry's, dimmed), and buttons that add a keyframe at this frame, remove the one here, or hide the entry
 // from here. Dragging on the canvas at a frame past 0 keys that frame by itself (tool.js: setValue).
 //
-// It spans the node's `frames` widget (when > 0; a node without one counts as 0), and at least up to the
-// last keyframe; it is hidden for a layout without keyframes on fewer than two frames, so a static layout
+// It spans the node's `frames` widget (when > 0; a node without one counts as 0; at 0, the frames of the
+// node's last run, e.g. a connected latent's batch size), and at least up to the last keyframe; it is hidden for a layout without keyframes on fewer than two frames, so a static layout
 // looks as it always did. Its height never depends on the selection (markers sit over the slider), so a
 // selection at pointer-down does not move the canvas.
 
@@ -14,14 +14,22 @@ import { addKeyframe, canKey, hasKeyframes, hideFrom, isKeyframe, keyframeAt, la
   removeKeyframe, valueAt } from "./keyframes.js";
 import { isLocked } from "./layout_model.js";
 
+/** A frame count as a whole number from 0 to MAX_FRAMES (anything else: 0). */
+function wholeFrames(value) {
+  const frames = Math.round(Number(value));
+  return Number.isFinite(frames) && frames > 0 ? Math.min(frames, MAX_FRAMES) : 0;
+}
+
 export class Timeline {
   /**
    * @param {object} editor  the LayoutEditor
    * @param {() => number} frames  the node's `frames` widget value (0 without one)
+   * @param {() => number} [runFrames]  the frames the node's last run grounded (0: a static run)
    */
-  constructor(editor, frames) {
+  constructor(editor, frames, runFrames = () => 0) {
     this.editor = editor;
     this.frames = frames;
+    this.runFrames = runFrames;
     this.frame = 0;
     this.count = 1; // frames 0 .. count - 1
     this.slider = el("input", { type: "range", className: "gligen-frame-slider", min: 0, max: 0, step: 1,
@@ -108,14 +116,13 @@ export class Timeline {
 
   /** The node's frames widget, as a whole number >= 0. */
   #framesWidget() {
-    const frames = Math.round(Number(this.frames()));
-    return Number.isFinite(frames) && frames > 0 ? Math.min(frames, MAX_FRAMES) : 0;
+    return wholeFrames(this.frames());
   }
 
   /** Follow the layout, the selection and the frames widget (called by the editor's refresh). */
   refresh() {
     const last = lastKeyframe(this.editor.tool.entries);
-    this.count = Math.max(1, this.#framesWidget(), last + 1);
+    this.count = Math.max(1, this.#framesWidget() || wholeFrames(this.runFrames()), last + 1);
     this.element.hidden = this.count <= 1 && last < 0;
     this.frame = this.visible ? clamp(this.frame, 0, this.count - 1) : 0;
     this.slider.max = String(this.count - 1);
