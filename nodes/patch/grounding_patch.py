@@ -198,16 +198,14 @@ class GroundingPatch:
         return tuple(planned.get((i, u)) or ChunkRole(i == UNCOND) for i, u in zip(indices, uuids, strict=False))
 
     def call_frames(self, transformer_options: dict[str, Any], chunk_count: int, batch: int) -> tuple[int, ...] | None:
-        """For a per-frame grounding, the frame of each of a chunk's batch // chunk_count rows: the context
-        window's frames (ComfyUI's context windows, frames as the batch) when its length fits the call, else
-        0 .. rows - 1 (the window may linger in the options after windowing stopped). None for one layout."""
+        """For a per-frame grounding, the frame of each of a chunk's batch // chunk_count rows: the frames of the
+        context window the call denoises (ComfyUI core's, or AnimateDiff-Evolved's context options) when its
+        length fits the call, else 0 .. rows - 1 (a window may linger in the options after windowing stopped).
+        None for one layout."""
         if not isinstance(self.grounding, FrameGroundings):
             return None
         rows = batch // chunk_count
-        window = transformer_options.get("context_window")
-        index_list = getattr(window, "index_list", None)
-        fits = index_list is not None and len(index_list) == rows
-        frames = tuple(int(f) for f in index_list) if fits else tuple(range(rows))
+        frames = next((w for w in _window_frames(transformer_options) if len(w) == rows), tuple(range(rows)))
         self.grounding.frame(max(frames))  # refuses a frame past the grounding's last, naming both counts
         return frames
 
@@ -329,3 +327,18 @@ def unet_dtype(base_model: Any, fallback: torch.dtype) -> torch.dtype:
         return manual
     get_dtype = getattr(base_model, "get_dtype", None)
     return get_dtype() if callable(get_dtype) else fallback
+
+
+def _window_frames(transformer_options: dict[str, Any]) -> list[tuple[int, ...]]:
+    """The frame indices of the context window a call denoises, as each host names them: core's
+    `context_window.index_list` (comfy/context_windows.py), AnimateDiff-Evolved's `ad_params["sub_idxs"]`
+    (None while it samples every frame at once)."""
+    found = []
+    index_list = getattr(transformer_options.get("context_window"), "index_list", None)
+    if index_list is not None:
+        found.append(tuple(int(f) for f in index_list))
+    ad_params = transformer_options.get("ad_params")
+    sub_idxs = ad_params.get("sub_idxs") if isinstance(ad_params, dict) else None
+    if sub_idxs is not None:
+        found.append(tuple(int(f) for f in sub_idxs))
+    return found

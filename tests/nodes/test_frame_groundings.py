@@ -267,6 +267,19 @@ def test_a_window_that_does_not_fit_the_call_is_not_trusted(host: TinyHost, part
     assert patch.call_frames({}, 1, 3) == (0, 1, 2)
 
 
+def test_animatediff_evolved_context_windows_name_their_frames_too(host: TinyHost, parts: dict[str, Any]) -> None:
+    """AnimateDiff-Evolved's context options put the window's frames in transformer_options["ad_params"]
+    ["sub_idxs"] (None when all frames are sampled at once); a call reads them like core's index_list. Read
+    off AnimateDiff-Evolved's and IPAdapter-plus' code; AnimateDiff itself is not installed here."""
+    model = grounded(host, parts, per_frame(host, LAYOUTS))
+    (patch,) = model.get_attachment("gligen_suite.patches")
+    assert patch.call_frames({"ad_params": {"full_length": 4, "sub_idxs": [1, 3]}}, 2, 4) == (1, 3)
+    assert patch.call_frames({"ad_params": {"full_length": 4, "sub_idxs": None}}, 2, 8) == (0, 1, 2, 3)
+    assert patch.call_frames({"ad_params": {"full_length": 4, "sub_idxs": [1, 3]}}, 1, 4) == (0, 1, 2, 3)
+    text = message_for(lambda: patch.call_frames({"ad_params": {"full_length": 8, "sub_idxs": [6, 7]}}, 2, 4))
+    assert "frame 7" in text and "covers 4 frames" in text
+
+
 # ---- refused inputs --------------------------------------------------------------------------------
 
 @pytest.mark.bad_input
