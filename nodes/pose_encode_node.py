@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -13,7 +14,14 @@ from ..gligen_model.frames import FrameGroundings
 from ..gligen_model.grounding import PoseGrounding, pose_grounding
 from ..gligen_model.keyframes import check_frame_count, entries_for_frames
 from ..gligen_model.layout import Layout
-from ..gligen_model.pose import MAX_PERSONS, PASTED_OPENPOSE, Person, persons_from_pose_keypoint, pose_frame_count
+from ..gligen_model.pose import (
+    MAX_PERSONS,
+    PASTED_OPENPOSE,
+    POSE_KEYPOINT_INPUT,
+    Person,
+    persons_from_pose_keypoint,
+    pose_frame_count,
+)
 from .editor.browser import background_ui, frames_ui
 from .editor.document import LayoutDocument, as_document
 from .editor.node_runs import MASKS_TOOLTIP, PREVIEW_TOOLTIP, pose_frame_outputs, pose_outputs, pose_run_layout
@@ -74,10 +82,12 @@ def persons_per_frame(document: LayoutDocument, pose_keypoint: Any, frames: int)
     video; a frame may show nobody), its first frame for every frame when it holds one. At most 8 visible
     persons per frame."""
     static = _layout_persons(document)
+    # only the persons' keyframes count here: objects' are Text-Box Encode's
+    persons_only = _NO_ENTRIES if document.blank or document.openpose else replace(document.layout, objects=())
     if any(p.keyframes for p in static):
-        layout_frames = [entries.persons for entries in entries_for_frames(document.layout, frames)]
+        layout_frames = [entries.persons for entries in entries_for_frames(persons_only, frames)]
     else:
-        check_frame_count(_NO_ENTRIES if document.blank or document.openpose else document.layout, frames)
+        check_frame_count(persons_only, frames)
         layout_frames = [static] * frames
     detected = _pose_keypoint_frames(pose_keypoint, frames)
     out = []
@@ -101,7 +111,11 @@ def _pose_keypoint_frames(pose_keypoint: Any, frames: int) -> list[tuple[Person,
         raise GligenInputError(f"The POSE_KEYPOINT input holds {count} frames, but this node grounds {frames} "
                                f"(its frames widget or latent). Give the poses of exactly {frames} frames (the "
                                "video the latent is made for), or one frame for all.")
-    return [persons_from_pose_keypoint(pose_keypoint, frame=f, allow_empty=True) for f in range(frames)]
+    detected = [persons_from_pose_keypoint(pose_keypoint, frame=f, allow_empty=True) for f in range(frames)]
+    if not any(detected):  # a frame may show nobody, but a video with nobody at all is a failed detection
+        raise GligenInputError(f"{POSE_KEYPOINT_INPUT.name} contains no people in any of its {count} frames: "
+                               f"{POSE_KEYPOINT_INPUT.nobody}.")
+    return detected
 
 
 def pose_frame_grounding(frames: list[tuple[Person | None, ...]]) -> PoseGrounding | FrameGroundings:
@@ -157,9 +171,8 @@ class GligenPoseEncode(io.ComfyNode):
                                  ui=background_ui(background))
         per_frame = persons_per_frame(document, extra, frames)
         grounding = pose_frame_grounding(per_frame)
-        if isinstance(grounding, FrameGroundings):
-            outputs = pose_frame_outputs(document, per_frame, extra, background)
-        else:
-            outputs = pose_outputs(document, [p for p in per_frame[0] if p is not None], extra, background)
+        # the same persons in every frame: one preview, each person in its own colour (hidden ones left out)
+        shown = per_frame if isinstance(grounding, FrameGroundings) else per_frame[:1]
+        outputs = pose_frame_outputs(document, shown, extra, background)
         ui = (background_ui(background, frames) or {}) | frames_ui(frames)
         return io.NodeOutput(grounding, *outputs, ui=ui)

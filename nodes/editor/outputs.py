@@ -30,7 +30,9 @@ MAX_OUTPUT_PIXELS = 1 << 27
 def output_size(width: int, height: int, count: int = 1) -> tuple[int, int]:
     """(width, height) in pixels of each of `count` previews or masks for a width x height layout canvas."""
     scale = min(1.0, MAX_OUTPUT_EDGE / max(width, height), math.sqrt(MAX_OUTPUT_PIXELS / (count * width * height)))
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    room = max(1, MAX_OUTPUT_PIXELS // count)  # a side rounded up to 1 px must not let the other pass the budget
+    return min(w, max(1, room // h)), min(h, max(1, room // w))
 
 
 def _pixel_rect(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:

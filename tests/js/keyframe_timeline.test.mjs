@@ -164,6 +164,11 @@ test("a keyframe past the 256th is refused with a warning; existing ones can sti
   assert.equal(addKeyframe(layout.objects[0], "box", 300), false);
   editor.frame = 5;
   assert.equal(tool.setValue(layout.objects[0], [0, 0, 0.5, 0.5]), true);
+  // hiding it at frame 0 would list a 257th keyframe (frame 0's own box is none of the 256)
+  assert.equal(hideFrom(layout.objects[0], 0), false);
+  assert.equal(layout.objects[0].keyframes.length, MAX_KEYFRAMES);
+  assert.equal(hideFrom(layout.objects[0], 5), true); // one listed there already: it becomes the hidden one
+  assert.equal(layout.objects[0].keyframes.length, MAX_KEYFRAMES);
 });
 
 test("the canvas draws each entry at the frame, leaves hidden ones out, and the onion skin of the selected one", () => {
@@ -232,11 +237,12 @@ test("joints moved at a frame key that frame; keyframes the node refuses are nam
     "no visible joint (the node refuses that); show one joint in both.");
 });
 
-/** A timeline on a fake editor: `frames` the node's widget value; the editor counts frame changes and edits. */
-function timelineOn(layout, Tool, frames = 0) {
+/** A timeline on a fake editor: `frames` the node's widget value, `runFrames` its last run's; the editor counts
+ * frame changes and edits. */
+function timelineOn(layout, Tool, frames = 0, runFrames = 0) {
   const editor = { ...fakeEditor(layout), frameChanges: 0, frameChanged() { this.frameChanges++; } };
   editor.tool = new Tool(editor);
-  const timeline = new Timeline(editor, () => frames);
+  const timeline = new Timeline(editor, () => frames, () => runFrames);
   Object.defineProperty(editor, "frame", { get: () => timeline.frame });
   editor.changed = function () {
     this.changes++;
@@ -266,6 +272,11 @@ test("the timeline: hidden for a static layout; spans the frames widget, at leas
   assert.match(short.hint(), /frame 9 is past the node's frames \(4: 0 to 3\)/);
   derived.setFrame(99);
   assert.equal(derived.frame, 9); // clamped
+  // frames 0 and a run of a latent's 16 frames: the timeline spans those, the widget still wins when set
+  assert.equal(timelineOn(still, BoxTool, 0, 16).timeline.count, 16);
+  assert.equal(timelineOn(still, BoxTool, 4, 16).timeline.count, 4);
+  const overLatent = timelineOn(keyed, BoxTool, 0, 8).timeline;
+  assert.match(overLatent.hint(), /frame 9 is past the latent's frames in the last run \(8: 0 to 7\)/);
 });
 
 test("the timeline keys, removes and hides the selected entry at its frame; markers jump to their frame", () => {

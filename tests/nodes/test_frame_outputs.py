@@ -143,6 +143,9 @@ def test_the_output_batch_is_bounded_in_pixels(host: TinyHost) -> None:
     width, height = output_size(2048, 1024, 4096)
     assert width * height * 4096 <= MAX_OUTPUT_PIXELS and width / height == pytest.approx(2, rel=0.02)
     assert output_size(512, 512, 16) == (512, 512)  # a usual clip keeps its full size
+    for width, height in ((16384, 1), (1, 16384), (16384, 8)):  # a side held at 1 px does not stretch the budget
+        w, h = output_size(width, height, 4096 * 30)
+        assert w * h * 4096 * 30 <= MAX_OUTPUT_PIXELS and w >= 1 and h >= 1
 
 
 # ---- Pose Encode per frame -----------------------------------------------------------------------------
@@ -196,6 +199,30 @@ def test_a_pose_video_grounds_each_frame_on_its_people(host: TinyHost) -> None:
     # one detected frame serves every frame: the grounding is static
     still = pose_encode(pose_layout([{"keypoints": JOINTS}]), pose_keypoint=video[:1], latent=latent(5))[0]
     assert len(still) == 2 and not hasattr(still, "frames")
+
+
+def test_pose_encode_reads_only_the_persons_keyframes_and_keeps_colours_of_hidden_ones(host: TinyHost) -> None:
+    """An object keyframed past the frames does not concern Pose Encode; a person hidden in every frame leaves
+    its slot (an all-zero mask) and the next person keeps its own colour in the preview."""
+    from gligen_suite.nodes.editor.colors import PALETTE
+
+    layout = json.loads(pose_layout([{"keypoints": shifted(-60), "keyframes": [{"frame": 0, "hidden": True}]},
+                                     {"keypoints": shifted(60)}]))
+    layout["objects"] = [{"phrase": "a ball", "box": START, "keyframes": [{"frame": 12, "box": END}]}]
+    grounding, preview, masks = pose_encode(json.dumps(layout), frames=4)
+    assert len(grounding) == 1 and not hasattr(grounding, "frames")  # the same person in every frame: static
+    assert masks.shape[0] == 2 and not masks[0].any() and masks[1].any()
+    second = torch.tensor([int(PALETTE[1][i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    nose = preview[0, 48, 128 + 60]  # the second person's nose joint, drawn in its colour
+    assert torch.allclose(nose, second, atol=2 / 255), nose
+
+
+@pytest.mark.bad_input
+def test_a_pose_video_with_nobody_in_any_frame_is_refused(host: TinyHost) -> None:
+    """A frame may show nobody, a whole video without anybody is a failed detection (as with frames 0)."""
+    empty = [{"people": [], "canvas_width": CANVAS, "canvas_height": CANVAS}] * 4
+    text = message_for(lambda: pose_encode(pose_layout([]), pose_keypoint=empty, frames=4))
+    assert "contains no people in any of its 4 frames" in text
 
 
 @pytest.mark.bad_input

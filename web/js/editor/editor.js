@@ -205,7 +205,9 @@ export class LayoutEditor {
   }
 
   #refresh({ keepList = false } = {}) {
+    const frame = this.frame;
     this.timeline.refresh(); // first: it clamps the frame the list and the canvas show
+    if (this.frame !== frame) this.#showBackground(); // a video background follows a clamped frame
     if (!keepList) this.panel.render();
     this.buttons.add.disabled = !this.editable || this.tool.entries.length >= this.tool.max;
     this.#refreshToolButtons();

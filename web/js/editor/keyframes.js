@@ -153,9 +153,15 @@ export function removeKeyframe(entry, frame) {
   return true;
 }
 
+/** Whether a keyframe can be listed at `frame`: one is there already, or the list has room (frame 0's own
+ * value is no listed keyframe: hiding the entry there takes a place in the list). */
+export function hasRoomAt(entry, frame) {
+  return isFrame(frame) && (keyframeAt(entry, frame) !== null || listOf(entry).length < MAX_KEYFRAMES);
+}
+
 /** Hide the entry from `frame` on (until its next keyframe with a value): a hidden keyframe there. */
 export function hideFrom(entry, frame) {
-  if (!canKey(entry, frame)) return false;
+  if (!hasRoomAt(entry, frame)) return false;
   const { hidden, box, keypoints, ...kept } = keyframeAt(entry, frame) ?? {};
   setKeyframes(entry, withKeyframe(entry, { ...kept, frame, hidden: true }));
   return true;

@@ -10,8 +10,8 @@
 
 import { button, el, numberInput, setText } from "./dom.js";
 import { clamp } from "./geometry.js";
-import { addKeyframe, canKey, hasKeyframes, hideFrom, isKeyframe, keyframeAt, lastKeyframe, markers, MAX_FRAMES,
-  removeKeyframe, valueAt } from "./keyframes.js";
+import { addKeyframe, canKey, hasKeyframes, hasRoomAt, hideFrom, isKeyframe, keyframeAt, lastKeyframe, markers,
+  MAX_FRAMES, removeKeyframe, valueAt } from "./keyframes.js";
 import { isLocked } from "./layout_model.js";
 
 /** A frame count as a whole number from 0 to MAX_FRAMES (anything else: 0). */
@@ -131,13 +131,17 @@ export class Timeline {
     this.#showFrame();
   }
 
-  /** A line for the status bar, or "": keyframes the node's frames do not reach. */
+  /** A line for the status bar, or "": keyframes the node's frames (or, with frames 0, its last run's: a
+   * connected latent's) do not reach. */
   hint() {
-    const frames = this.#framesWidget();
+    const widget = this.#framesWidget();
+    const frames = widget || wholeFrames(this.runFrames());
     const last = lastKeyframe(this.editor.tool.entries);
     if (!frames || last < frames) return "";
-    return `A keyframe at frame ${last} is past the node's frames (${frames}: 0 to ${frames - 1}); the node ` +
-      "refuses it. Raise frames, or remove the keyframe.";
+    const whose = widget ? "the node's frames" : "the latent's frames in the last run";
+    const fix = widget ? "Raise frames" : "Give the latent more frames";
+    return `A keyframe at frame ${last} is past ${whose} (${frames}: 0 to ${frames - 1}); the node refuses it. ` +
+      `${fix}, or remove the keyframe.`;
   }
 
   #showFrame() {
@@ -152,7 +156,7 @@ export class Timeline {
     this.buttons.add.disabled = !entry || (frame === 0 ? !keyframeAt(entry, 0)
       : Boolean(keyframeAt(entry, frame)) || !canKey(entry, frame));
     this.buttons.remove.disabled = !entry || !keyframeAt(entry, frame);
-    this.buttons.hide.disabled = !entry || valueAt(entry, this.#valueKey, frame) === null || !canKey(entry, frame);
+    this.buttons.hide.disabled = !entry || valueAt(entry, this.#valueKey, frame) === null || !hasRoomAt(entry, frame);
     const frames = this.#markers().map((m) => m.frame);
     this.buttons.previous.disabled = !frames.some((f) => f < frame);
     this.buttons.next.disabled = !frames.some((f) => f > frame);
