@@ -15,6 +15,7 @@ import argparse
 import codecs
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -435,9 +436,13 @@ def stand_in_pictures_line(pictures: Iterable[str], input_dir: Path) -> str:
 
 def run_filtered(command: list[str], cwd: Path) -> int:
     """Run ComfyUI with its stderr through the torchaudio filter; return its exit code. On Ctrl+C (which
-    ComfyUI gets too, from the terminal) it is given 10 s to stop, then terminated."""
+    ComfyUI gets too, from the terminal) it is given 10 s to stop, then terminated. A SIGTERM or SIGHUP to
+    this script (a process manager's stop, a closed terminal) is passed on: ComfyUI would otherwise outlive
+    it, holding the port and gigabytes of memory."""
     proc = subprocess.Popen(command, cwd=cwd, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.stderr is not None
+    stops = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    previous = {s: signal.signal(s, lambda _signum, _frame: proc.terminate()) for s in stops}
     try:
         filter_stream(proc.stderr, sys.stderr)
     except KeyboardInterrupt:
@@ -446,6 +451,9 @@ def run_filtered(command: list[str], cwd: Path) -> int:
         except subprocess.TimeoutExpired:
             proc.terminate()
         sys.stderr.write(proc.stderr.read().decode("utf-8", "replace"))
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     return proc.wait()
 
 

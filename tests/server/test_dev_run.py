@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -66,6 +67,12 @@ class DevRun(ComfyClient):
                 self.proc.wait()
 
 
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 @pytest.fixture(scope="module")
 def dev_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevRun]:
     run = DevRun(tmp_path_factory.mktemp("dev_run"))
@@ -74,6 +81,11 @@ def dev_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevRun]:
         yield run
     finally:
         run.stop()
+    # SIGTERM to run_comfyui.py stops ComfyUI too (it used to outlive the script, 4 GB and the port held)
+    deadline = time.monotonic() + 30
+    while port_open(run.port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not port_open(run.port), f"ComfyUI still serves port {run.port} after run_comfyui.py was stopped"
 
 
 def test_the_output_lists_each_examples_files_and_hides_only_the_torchaudio_block(dev_run: DevRun) -> None:
