@@ -12,7 +12,7 @@ from ..gligen_model import GligenInputError
 from ..gligen_model.caption import check_caption, match_caption
 from ..gligen_model.frames import FrameGroundings, grounding_kind
 from ..gligen_model.grounding import BoxGrounding, concat_box_groundings
-from ..gligen_model.keyframes import entries_for_frames, layouts_for_frames, max_keyframe
+from ..gligen_model.keyframes import check_frame_count, entries_for_frames, layouts_for_frames, max_keyframe
 from ..gligen_model.layout import MAX_OBJECTS, Layout, LayoutObject, empty_layout_json
 from .editor.browser import background_ui, frames_ui
 from .editor.captions import caption_ui
@@ -61,9 +61,10 @@ def encode_layout_frames(clip: Any, layout: str | LayoutDocument, frames: int,
     if isinstance(previous, FrameGroundings) and len(previous.frames) != frames:
         raise GligenInputError(f"'append_to' has {len(previous.frames)} frames, but this node's frames is {frames}: "
                                "set both encode nodes to the same frames.")
-    per_frame = [f.objects for f in layouts_for_frames(layout, frames)]
+    check_frame_count(layout, frames)
     if max_keyframe(layout) is None:  # nothing moves: one grounding serves every frame, with no per-frame work
         return encode_layout(clip, layout_document, previous, clip_vision, images, crop_to_box)
+    per_frame = [f.objects for f in layouts_for_frames(layout, frames)]
 
     def image_key(o: LayoutObject) -> tuple[int | None, Any]:
         return o.image, o.box if crop_to_box and not o.style else None  # what reference_image_embeddings reads

@@ -41,12 +41,11 @@ def box_run_layout(node_id: str | None, document: LayoutDocument, seed: Any, mod
 def box_outputs(document: LayoutDocument, background: torch.Tensor | None,
                 unnamed: Collection[int] = ()) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
     """(preview IMAGE, MASK per object, BOUNDING_BOXES) of a layout; `unnamed`: the objects (indices from 0)
-    whose phrases the caption does not name, labelled on red in the preview."""
-    layout = document.layout
-    entries = document.entries("objects")
-    colors = entry_colors(entries, len(layout.objects))
-    preview = render_box_preview(layout, colors, background, unnamed)
-    return preview, object_masks(layout), bounding_boxes(layout, entries)
+    whose phrases the caption does not name, labelled on red in the preview. The one-frame case of
+    box_frame_outputs."""
+    preview, masks, boxes = box_frame_outputs(document, [FrameEntries(document.layout.objects, ())], background,
+                                              unnamed)
+    return preview, masks, boxes[0]
 
 
 def box_frame_outputs(document: LayoutDocument, frames: Sequence[FrameEntries], background: torch.Tensor | None,
@@ -86,10 +85,8 @@ def pose_run_layout(node_id: str | None, document: LayoutDocument, pose_keypoint
 def pose_outputs(document: LayoutDocument, persons: Sequence[Person], pose_keypoint: Any,
                  background: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """(preview IMAGE, MASK per person) of the persons grounded: the layout's, then the POSE_KEYPOINT's.
-    The canvas is the layout's, else the POSE_KEYPOINT's."""
-    canvas = _pose_canvas(document, pose_keypoint)
-    colors = entry_colors(document.entries("persons"), len(persons))
-    return render_pose_preview(persons, colors, canvas, background), person_masks(persons, canvas)
+    The canvas is the layout's, else the POSE_KEYPOINT's. The one-frame case of pose_frame_outputs."""
+    return pose_frame_outputs(document, [tuple(persons)], pose_keypoint, background)
 
 
 def pose_frame_outputs(document: LayoutDocument, frames: Sequence[Sequence[Person | None]], pose_keypoint: Any,
