@@ -21,8 +21,10 @@ tests/nodes/test_torch_compile.py.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -110,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from devkit.in_process import encode_prompt, load_tiny_host, sample
 
-    host = load_tiny_host(Path(tempfile.mkdtemp(prefix="compile_probe_")))
+    scratch = tempfile.mkdtemp(prefix="compile_probe_")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # each probe process wrote 134 MB and left it
+    host = load_tiny_host(Path(scratch))
     gligen = load_gligen_patcher(str(host.gligen_path))
 
     def graphs() -> int:
